@@ -1,0 +1,3 @@
+from catalog.models.products import Product
+
+__all__ = ["Product"]

@@ -1,0 +1,8 @@
+from rest_framework.routers import DefaultRouter
+
+from portal.api.views import JobViewSet
+
+router = DefaultRouter(trailing_slash=True)
+router.register("jobs", JobViewSet, basename="job")
+
+urlpatterns = router.urls

@@ -1,0 +1,45 @@
+"""Websocket consumers: authorize on connect, then forward channel-layer events."""
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.http import Http404
+
+from portal import realtime, selectors
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_NOT_FOUND = 4404
+
+
+class JobProgressConsumer(AsyncJsonWebsocketConsumer):
+    """Streams one job's progress to a member of the job's organization."""
+
+    group: str | None = None
+
+    async def connect(self) -> None:
+        user = self.scope["user"]
+        if not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        job_id = int(self.scope["url_route"]["kwargs"]["job_id"])
+        try:
+            # Authorize before joining the group, so no event reaches a stranger.
+            await database_sync_to_async(self._snapshot)(user, job_id)
+        except Http404:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.group = realtime.job_group(job_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        # Whatever happened before we joined the group arrives as the current state.
+        await self.send_json(await database_sync_to_async(self._snapshot)(user, job_id))
+
+    @staticmethod
+    def _snapshot(user, job_id: int) -> dict:
+        return selectors.job_snapshot(selectors.job_get_for_user(user=user, job_id=job_id))
+
+    async def disconnect(self, code: int) -> None:
+        if self.group:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def event_forward(self, event: dict) -> None:
+        await self.send_json(event["payload"])

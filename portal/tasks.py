@@ -1,0 +1,23 @@
+from celery import shared_task
+from django.conf import settings
+from django.db import OperationalError
+
+from portal import services
+from portal.models import Job
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def job_run(job_id: int) -> str:
+    job = Job.objects.get(pk=job_id)
+    runners = {
+        Job.Kind.SELF_CHECK: lambda: services.job_self_check_run(
+            job_id=job_id, actor="task:job_run", step_seconds=settings.SELF_CHECK_STEP_SECONDS
+        ),
+    }
+    return runners[job.kind]().state
+
+
+@shared_task
+def ping(sent_at: float) -> float:
+    """Echo for round-trip measurements (bench/ and /healthz)."""
+    return sent_at
