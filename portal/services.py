@@ -28,13 +28,21 @@ def organization_create(*, name: str, owner: User) -> Organization:
 
 @transaction.atomic
 def user_create(
-    *, username: str, email: str, password: str, organization_name: str | None = None,
-    is_staff: bool = False, is_superuser: bool = False,
+    *,
+    username: str,
+    email: str,
+    password: str,
+    organization_name: str | None = None,
+    is_staff: bool = False,
+    is_superuser: bool = False,
 ) -> User:
     """A user and, unless they are an operator, an organization they own."""
     user = User.objects.create_user(
-        username=username, email=email, password=password,
-        is_staff=is_staff, is_superuser=is_superuser,
+        username=username,
+        email=email,
+        password=password,
+        is_staff=is_staff,
+        is_superuser=is_superuser,
     )
     if organization_name:
         organization_create(name=organization_name, owner=user)
@@ -121,7 +129,9 @@ def job_self_check_run(*, job_id: int, actor: str, step_seconds: float) -> Job:
         return job  # a redelivered task after the job already ended
     total = len(SELF_CHECK_STEPS)
     for index, (label, check) in enumerate(SELF_CHECK_STEPS):
-        job_progress_record(job_id=job_id, progress=int(100 * index / total), message=label, actor=actor)
+        job_progress_record(
+            job_id=job_id, progress=int(100 * index / total), message=label, actor=actor
+        )
         try:
             check()
         except Exception as exc:  # the job reports any failure to the user

@@ -5,7 +5,6 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from portal import views
 from portal.health import healthz
 
-
 portal_patterns = [
     path("", views.home, name="home"),
     path("dashboard/", views.dashboard, name="dashboard"),

@@ -4,26 +4,42 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Product',
+            name="Product",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=64, unique=True)),
-                ('name', models.CharField(max_length=120)),
-                ('kind', models.CharField(choices=[('bare_metal', 'Bare-metal GPU servers'), ('notebook', 'Jupyter notebook'), ('ray', 'Ray cluster'), ('kubeflow', 'Kubeflow'), ('inference', 'LLM inference (per token)'), ('fine_tuning', 'Zero-code fine-tuning')], max_length=32)),
-                ('summary', models.CharField(max_length=300)),
-                ('is_active', models.BooleanField(default=True)),
-                ('position', models.PositiveSmallIntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=64, unique=True)),
+                ("name", models.CharField(max_length=120)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("bare_metal", "Bare-metal GPU servers"),
+                            ("notebook", "Jupyter notebook"),
+                            ("ray", "Ray cluster"),
+                            ("kubeflow", "Kubeflow"),
+                            ("inference", "LLM inference (per token)"),
+                            ("fine_tuning", "Zero-code fine-tuning"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("summary", models.CharField(max_length=300)),
+                ("is_active", models.BooleanField(default=True)),
+                ("position", models.PositiveSmallIntegerField(default=0)),
             ],
             options={
-                'ordering': ['position', 'name'],
+                "ordering": ["position", "name"],
             },
         ),
     ]

@@ -52,3 +52,6 @@ class JobEvent(models.Model):
 
     class Meta:
         ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"job {self.job_id}: {self.from_state or '-'} -> {self.to_state}"

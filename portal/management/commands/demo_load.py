@@ -11,16 +11,36 @@ from portal.models import User
 from portal.services import user_create
 
 DEMO_PRODUCTS = [
-    ("bare-metal-h100", "Bare-metal H100 servers", Product.Kind.BARE_METAL,
-     "Whole 8×H100 nodes with InfiniBand, your OS, your network, billed by the second."),
-    ("jupyter-notebook", "Jupyter notebook", Product.Kind.NOTEBOOK,
-     "JupyterLab on a GPU in seconds; stop it and pay nothing."),
-    ("ray-cluster", "Ray cluster", Product.Kind.RAY,
-     "A head and GPU workers wired together, ready for ray.init()."),
-    ("llm-inference", "LLM inference", Product.Kind.INFERENCE,
-     "An OpenAI-compatible endpoint sold per million tokens."),
-    ("fine-tuning", "Zero-code fine-tuning", Product.Kind.FINE_TUNING,
-     "Upload a dataset, get a LoRA adapter served next to the base model."),
+    (
+        "bare-metal-h100",
+        "Bare-metal H100 servers",
+        Product.Kind.BARE_METAL,
+        "Whole 8×H100 nodes with InfiniBand, your OS, your network, billed by the second.",
+    ),
+    (
+        "jupyter-notebook",
+        "Jupyter notebook",
+        Product.Kind.NOTEBOOK,
+        "JupyterLab on a GPU in seconds; stop it and pay nothing.",
+    ),
+    (
+        "ray-cluster",
+        "Ray cluster",
+        Product.Kind.RAY,
+        "A head and GPU workers wired together, ready for ray.init().",
+    ),
+    (
+        "llm-inference",
+        "LLM inference",
+        Product.Kind.INFERENCE,
+        "An OpenAI-compatible endpoint sold per million tokens.",
+    ),
+    (
+        "fine-tuning",
+        "Zero-code fine-tuning",
+        Product.Kind.FINE_TUNING,
+        "Upload a dataset, get a LoRA adapter served next to the base model.",
+    ),
 ]
 
 
@@ -36,8 +56,12 @@ class Command(BaseCommand):
         for username, email, organization, operator in demo_users:
             if not User.objects.filter(username=username).exists():
                 user_create(
-                    username=username, email=email, password=password,
-                    organization_name=organization, is_staff=operator, is_superuser=operator,
+                    username=username,
+                    email=email,
+                    password=password,
+                    organization_name=organization,
+                    is_staff=operator,
+                    is_superuser=operator,
                 )
         for position, (slug, name, kind, summary) in enumerate(DEMO_PRODUCTS):
             product_upsert(slug=slug, name=name, kind=kind, summary=summary, position=position)

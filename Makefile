@@ -1,0 +1,70 @@
+# make run  — set everything up on a fresh machine and start the storefront
+# make test — set everything up and run every test, browser tests included
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+WEB_PORT ?= 8000
+export WEB_PORT
+
+.PHONY: run test install install-test chromium lint format bench clean
+
+run: install node_modules/.installed
+	@$(BIN)/python -m portal.embedded run -- bash -c '\
+	  $(BIN)/python manage.py migrate --noinput -v0 && \
+	  $(BIN)/python manage.py demo_load && \
+	  echo && echo "  Storefront: http://127.0.0.1:$(WEB_PORT)/   (API docs: /api/docs/, health: /healthz)" && \
+	  echo "  Demo logins: operator / $${DEMO_PASSWORD:-storefront-demo} (operator console)," && \
+	  echo "               customer / $${DEMO_PASSWORD:-storefront-demo} (Acme AI)" && \
+	  echo "  Ctrl-C stops everything." && echo && \
+	  PATH=$(CURDIR)/$(BIN):$$PATH exec $(BIN)/honcho start'
+
+test: install-test node_modules/.installed chromium
+	@$(BIN)/python -m portal.embedded run -- bash -c '\
+	  set -e; \
+	  $(BIN)/python manage.py makemigrations --check --dry-run; \
+	  $(BIN)/ruff check .; \
+	  $(BIN)/ruff format --check .; \
+	  $(BIN)/pytest $(PYTEST_ARGS)'
+
+bench: install-test
+	@$(BIN)/python -m portal.embedded run -- $(BIN)/python bench/latency.py
+
+install: $(VENV)/.installed-run
+install-test: $(VENV)/.installed-test
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@ $(VENV)/.installed-run
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	@touch $@
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian's chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "Chromium is needed for the browser tests: install Debian's 'chromium' package (sudo apt-get install chromium) and run make test again." >&2; \
+	    exit 1; \
+	  fi; }
+
+lint:
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format:
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+clean:
+	-$(BIN)/python -m portal.embedded stop
+	rm -rf var staticfiles node_modules $(VENV)

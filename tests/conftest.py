@@ -1,0 +1,156 @@
+"""Shared fixtures. Peers are real: PostgreSQL and Redis (embedded or from the environment),
+a Daphne web process, a Celery worker process, and Debian's Chromium through Playwright."""
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test import override_settings
+
+from portal.celery import app as celery_app
+
+# Sync Playwright runs an event loop in the test thread; Django refuses ORM calls there unless told.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+QUEUE_PREFIX = f"test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_queues():
+    """Give this test run its own Celery queue and channel-layer prefix on the shared Redis, so a
+    development worker never takes a test's task (and the reverse)."""
+    layers = {
+        "default": {
+            **settings.CHANNEL_LAYERS["default"],
+            "CONFIG": {"hosts": [settings.REDIS_URL], "prefix": f"{QUEUE_PREFIX}:asgi"},
+        }
+    }
+    previous = celery_app.conf.task_default_queue
+    celery_app.conf.task_default_queue = QUEUE_PREFIX
+    with override_settings(CHANNEL_LAYERS=layers, CELERY_TASK_DEFAULT_QUEUE=QUEUE_PREFIX):
+        yield QUEUE_PREFIX
+    celery_app.conf.task_default_queue = previous
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _test_database_url() -> str:
+    parts = urlsplit(settings.DATABASE_URL)
+    return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
+
+
+def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer in {timeout}s")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _spawn(stack: contextlib.ExitStack, args: list, env: dict, log: Path) -> subprocess.Popen:
+    """Start a process whose output goes to var/test-logs/, stopped when `stack` closes."""
+    output = stack.enter_context(open(log, "w"))  # noqa: SIM115  (closed by the stack)
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+    stack.callback(_stop, proc)
+    return proc
+
+
+@pytest.fixture(scope="session")
+def live_stack(django_db_setup, django_db_blocker, isolated_queues):
+    """A Daphne web server and a Celery worker, as real processes, on the test database."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": _test_database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "STOREFRONT_QUEUE_PREFIX": isolated_queues,
+        "SELF_CHECK_STEP_SECONDS": "0.4",
+        "DJANGO_DEBUG": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    port = _free_port()
+    logs = ROOT / "var" / "test-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        web = _spawn(
+            stack,
+            [BIN / "daphne", "-b", "127.0.0.1", "-p", str(port), "portal.asgi:application"],
+            env,
+            logs / "web.log",
+        )
+        worker = _spawn(
+            stack,
+            [BIN / "celery", "-A", "portal", "worker", "--pool=solo", "--loglevel=info",
+             "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            env,
+            logs / "worker.log",
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        _wait_http(url + "/healthz", web)
+        # The worker is ready once it runs a task from this run's queue.
+        from portal.tasks import ping
+
+        assert ping.delay(1.0).get(timeout=60) == 1.0
+        yield SimpleNamespace(url=url, env=env, web=web, worker=worker)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Chromium for one module: sync Playwright keeps an event loop running in this thread while
+    it is open, which would break async_to_sync in the tests that run after it."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
