@@ -4,13 +4,7 @@ a Daphne web process, a Celery worker process, and Debian's Chromium through Pla
 import contextlib
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 import uuid
-from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import urlsplit, urlunsplit
 
@@ -19,13 +13,12 @@ from django.conf import settings
 from django.db import connection
 from django.test import override_settings
 
+from portal import stack
 from portal.celery import app as celery_app
 
 # Sync Playwright runs an event loop in the test thread; Django refuses ORM calls there unless told.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -56,45 +49,9 @@ def isolated_queues():
     celery_app.conf.task_default_queue = previous
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _test_database_url() -> str:
     parts = urlsplit(settings.DATABASE_URL)
     return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
-
-
-def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(f"{url} did not answer in {timeout}s")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def _spawn(stack: contextlib.ExitStack, args: list, env: dict, log: Path) -> subprocess.Popen:
-    """Start a process whose output goes to var/test-logs/, stopped when `stack` closes."""
-    output = stack.enter_context(open(log, "w"))  # noqa: SIM115  (closed by the stack)
-    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
-    stack.callback(_stop, proc)
-    return proc
 
 
 @pytest.fixture(scope="session")
@@ -109,25 +66,10 @@ def live_stack(django_db_setup, django_db_blocker, isolated_queues):
         "DJANGO_DEBUG": "1",
         "PYTHONUNBUFFERED": "1",
     }
-    port = _free_port()
-    logs = ROOT / "var" / "test-logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    with contextlib.ExitStack() as stack:
-        web = _spawn(
-            stack,
-            [BIN / "daphne", "-b", "127.0.0.1", "-p", str(port), "portal.asgi:application"],
-            env,
-            logs / "web.log",
+    with contextlib.ExitStack() as processes:
+        url, web, worker = stack.web_and_worker(
+            processes, env=env, logs=stack.ROOT / "var" / "test-logs"
         )
-        worker = _spawn(
-            stack,
-            [BIN / "celery", "-A", "portal", "worker", "--pool=solo", "--loglevel=info",
-             "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            env,
-            logs / "worker.log",
-        )  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
-        _wait_http(url + "/healthz", web)
         # The worker is ready once it runs a task from this run's queue.
         from portal.tasks import ping
 
