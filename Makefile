@@ -12,6 +12,7 @@ export WEB_PORT
 run: install node_modules/.installed
 	@$(BIN)/python -m portal.embedded run -- bash -c '\
 	  $(BIN)/python manage.py migrate --noinput -v0 && \
+	  $(BIN)/python manage.py collectstatic --noinput -v0 && \
 	  $(BIN)/python manage.py demo_load && \
 	  echo && echo "  Storefront: http://127.0.0.1:$(WEB_PORT)/   (API docs: /api/docs/, health: /healthz)" && \
 	  echo "  Demo logins: operator / $${DEMO_PASSWORD:-storefront-demo} (operator console)," && \
@@ -35,14 +36,14 @@ install-test: $(VENV)/.installed-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --quiet --upgrade pip
 
 $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet --quiet -e .
 	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --quiet -e '.[test]'
 	@touch $@ $(VENV)/.installed-run
 
 node_modules/.installed: package.json package-lock.json
