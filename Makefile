@@ -10,7 +10,8 @@ export WEB_PORT
 .PHONY: run test install install-test chromium lint format bench clean
 
 run: install node_modules/.installed
-	@$(BIN)/python -m portal.embedded run -- bash -c '\
+	@$(BIN)/python -m portal.embedded run --stripe \
+	  --webhook-url http://127.0.0.1:$(WEB_PORT)/billing/stripe/webhook/ -- bash -c '\
 	  $(BIN)/python manage.py migrate --noinput -v0 && \
 	  $(BIN)/python manage.py collectstatic --noinput -v0 && \
 	  $(BIN)/python manage.py demo_load && \

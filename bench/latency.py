@@ -45,8 +45,10 @@ def measure_stack(samples: int) -> dict:
     from django.test import Client
     from websockets.sync.client import connect
 
-    from portal import realtime, selectors, services, stack
+    from portal import realtime, selectors, stack
     from portal.models import Job, User
+    from portal.services.accounts import user_create
+    from portal.services.jobs import job_start
     from portal.tasks import ping
 
     env = {**os.environ, "SELF_CHECK_STEP_SECONDS": "0", "PYTHONUNBUFFERED": "1"}
@@ -61,11 +63,11 @@ def measure_stack(samples: int) -> dict:
             ping.delay(started).get(timeout=10)
             rtt.append(time.perf_counter() - started)
 
-        user = User.objects.filter(username="bench").first() or services.user_create(
+        user = User.objects.filter(username="bench").first() or user_create(
             username="bench", email="bench@example.com", password=os.urandom(16).hex(),
             organization_name="Benchmarks",
         )  # fmt: skip
-        organization = selectors.organization_for_user(user=user)
+        organization = selectors.membership_current(user=user, organization_id=None).organization
         client = Client()
         client.force_login(user)
         cookie = (
@@ -82,7 +84,7 @@ def measure_stack(samples: int) -> dict:
         job_to_done = []
         for _ in range(max(samples // 20, 5)):
             started = time.perf_counter()
-            job = services.job_start(user=user, organization=organization, kind=Job.Kind.SELF_CHECK)
+            job = job_start(user=user, organization=organization, kind=Job.Kind.SELF_CHECK)
             job_done_seen(job.pk)
             job_to_done.append(time.perf_counter() - started)
 

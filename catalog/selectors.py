@@ -1,8 +1,24 @@
 from django.db.models import QuerySet
 
+from billing.selectors import organization_can_pay
 from catalog.models import Product
+from portal.models import Membership, User
+from portal.permissions import Permission, has_permission
+from portal.selectors import email_verified
 
 
 def product_list_public() -> QuerySet[Product]:
     """The menu: what anyone, signed in or not, may see."""
     return Product.objects.filter(is_active=True)
+
+
+def purchase_blockers(*, user: User, membership: Membership) -> list[str]:
+    """Why this user may not order anything paid for this organization now (empty: they may)."""
+    blockers = []
+    if not has_permission(membership, Permission.ORDER):
+        blockers.append("Your role in this organization cannot order.")
+    if not email_verified(user=user):
+        blockers.append("Verify your email address.")
+    if not organization_can_pay(organization=membership.organization):
+        blockers.append("Add a card or get prepaid credit.")
+    return blockers

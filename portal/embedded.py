@@ -13,7 +13,9 @@ import argparse
 import contextlib
 import hashlib
 import os
+import secrets
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -161,6 +163,36 @@ def redis_stop() -> None:
 # --- the wrapper used by `make run` and `make test` ---------------------------------------------
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stripe_peer(env: dict[str, str], webhook_url: str | None) -> subprocess.Popen | None:
+    """Start localstripe (state in var/) unless real Stripe keys are set; export its settings."""
+    if env.get("STRIPE_SECRET_KEY"):
+        return None
+    from portal import localstripe
+
+    port = free_port()
+    proc = localstripe.start(
+        port=port, state=VAR_DIR / "localstripe.pickle", log=VAR_DIR / "localstripe.log"
+    )
+    env["STRIPE_API_BASE"] = f"http://127.0.0.1:{port}"
+    env["STRIPE_SECRET_KEY"] = localstripe.SECRET_KEY
+    env["STRIPE_PUBLISHABLE_KEY"] = localstripe.PUBLISHABLE_KEY
+    env.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_" + secrets.token_hex(16))
+    if webhook_url:
+        localstripe.register_webhook(
+            api_base=env["STRIPE_API_BASE"],
+            name="storefront",
+            url=webhook_url,
+            secret=env["STRIPE_WEBHOOK_SECRET"],
+        )
+    return proc
+
+
 def environment() -> tuple[dict[str, str], list[str]]:
     """Environment with DATABASE_URL and REDIS_URL, and the names of the servers it started."""
     env = dict(os.environ)
@@ -176,10 +208,13 @@ def environment() -> tuple[dict[str, str], list[str]]:
     return env, started
 
 
-def run(command: list[str]) -> int:
+def run(command: list[str], *, stripe: bool = False, webhook_url: str | None = None) -> int:
     env, started = environment()
     for name in started:
         print(f"embedded {name} started under {VAR_DIR}", file=sys.stderr, flush=True)
+    stripe_proc = stripe_peer(env, webhook_url) if stripe else None
+    if stripe_proc is not None:
+        print(f"localstripe serving on {env['STRIPE_API_BASE']}", file=sys.stderr, flush=True)
     proc = subprocess.Popen(command, env=env)
     try:
         while True:
@@ -189,6 +224,9 @@ def run(command: list[str]) -> int:
                 # The terminal sent SIGINT to the whole group; wait for the child to shut down.
                 continue
     finally:
+        if stripe_proc is not None:
+            stripe_proc.terminate()
+            stripe_proc.wait(10)
         if "redis" in started:
             redis_stop()
         if "postgres" in started:
@@ -201,6 +239,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m portal.embedded", description=__doc__)
     sub = parser.add_subparsers(dest="verb", required=True)
     run_parser = sub.add_parser("run", help="run a command with the embedded servers up")
+    run_parser.add_argument(
+        "--stripe", action="store_true", help="also run localstripe unless STRIPE_SECRET_KEY is set"
+    )
+    run_parser.add_argument("--webhook-url", help="where localstripe delivers Stripe events")
     run_parser.add_argument("cmd", nargs=argparse.REMAINDER)
     sub.add_parser("start", help="start the embedded servers and print their URLs")
     sub.add_parser("stop", help="stop the embedded servers")
@@ -209,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
         if not cmd:
             parser.error("run needs a command after --")
-        return run(cmd)
+        return run(cmd, stripe=args.stripe, webhook_url=args.webhook_url)
     if args.verb == "start":
         print(f"DATABASE_URL={postgres_url()}")
         print(f"REDIS_URL={redis_url()}")

@@ -2,15 +2,15 @@ from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError
 
-from portal import services
 from portal.models import Job
+from portal.services.jobs import job_self_check_run
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
 def job_run(job_id: int) -> str:
     job = Job.objects.get(pk=job_id)
     runners = {
-        Job.Kind.SELF_CHECK: lambda: services.job_self_check_run(
+        Job.Kind.SELF_CHECK: lambda: job_self_check_run(
             job_id=job_id, actor="task:job_run", step_seconds=settings.SELF_CHECK_STEP_SECONDS
         ),
     }

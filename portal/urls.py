@@ -2,19 +2,42 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from portal import views
 from portal.health import healthz
+from portal.views import audit, jobs, organizations, ssh_keys, tokens
 
 portal_patterns = [
-    path("", views.home, name="home"),
-    path("dashboard/", views.dashboard, name="dashboard"),
-    path("jobs/", views.job_create, name="job_create"),
-    path("jobs/<int:job_id>/", views.job_detail, name="job_detail"),
+    path("", jobs.home, name="home"),
+    path("dashboard/", jobs.dashboard, name="dashboard"),
+    path("jobs/", jobs.job_create, name="job_create"),
+    path("jobs/<int:job_id>/", jobs.job_detail, name="job_detail"),
+    path("organizations/new/", organizations.organization_create, name="organization_create"),
+    path("organizations/switch/", organizations.organization_switch, name="organization_switch"),
+    path("organization/members/", organizations.member_list, name="members"),
+    path(
+        "organization/members/<int:member_id>/role/", organizations.member_role, name="member_role"
+    ),
+    path(
+        "organization/members/<int:member_id>/remove/",
+        organizations.member_remove,
+        name="member_remove",
+    ),
+    path(
+        "organization/invitations/<int:invitation_id>/revoke/",
+        organizations.invitation_revoke,
+        name="invitation_revoke",
+    ),
+    path("invitations/<str:token>/", organizations.invitation_respond, name="invitation"),
+    path("organization/tokens/", tokens.token_list, name="tokens"),
+    path("organization/tokens/<int:token_id>/revoke/", tokens.token_revoke, name="token_revoke"),
+    path("organization/audit/", audit.audit_log, name="audit"),
+    path("account/ssh-keys/", ssh_keys.ssh_key_list, name="ssh_keys"),
+    path("account/ssh-keys/<int:key_id>/delete/", ssh_keys.ssh_key_delete, name="ssh_key_delete"),
 ]
 
 urlpatterns = [
     path("", include((portal_patterns, "portal"))),
-    path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include("allauth.urls")),
+    path("billing/", include("billing.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

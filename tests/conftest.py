@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import connection
 from django.test import override_settings
 
-from portal import stack
+from portal import embedded, localstripe, stack
 from portal.celery import app as celery_app
 
 # Sync Playwright runs an event loop in the test thread; Django refuses ORM calls there unless told.
@@ -30,6 +30,26 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 QUEUE_PREFIX = f"test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stripe_peer(tmp_path_factory):
+    """localstripe for the whole run, in memory, on a free loopback port; every Stripe call of
+    the tests (in this process and in the live stack) goes there."""
+    port = embedded.free_port()
+    proc = localstripe.start(port=port, state=None, log=tmp_path_factory.mktemp("ls") / "log")
+    values = {
+        "STRIPE_API_BASE": f"http://127.0.0.1:{port}",
+        "STRIPE_SECRET_KEY": localstripe.SECRET_KEY,
+        "STRIPE_PUBLISHABLE_KEY": localstripe.PUBLISHABLE_KEY,
+        "STRIPE_WEBHOOK_SECRET": "whsec_" + uuid.uuid4().hex,
+    }
+    with override_settings(
+        **values, STRIPE_JS_URL=f"{values['STRIPE_API_BASE']}/js.stripe.com/v3/"
+    ):
+        yield values
+    proc.terminate()
+    proc.wait(10)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -55,10 +75,15 @@ def _test_database_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def live_stack(django_db_setup, django_db_blocker, isolated_queues):
-    """A Daphne web server and a Celery worker, as real processes, on the test database."""
+def live_stack(django_db_setup, django_db_blocker, isolated_queues, stripe_peer, tmp_path_factory):
+    """A Daphne web server and a Celery worker, as real processes, on the test database, with
+    localstripe delivering webhooks to it and outgoing mail written to files."""
+    mail_dir = tmp_path_factory.mktemp("mail")
     env = {
         **os.environ,
+        **stripe_peer,
+        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "EMAIL_FILE_PATH": str(mail_dir),
         "DATABASE_URL": _test_database_url(),
         "REDIS_URL": settings.REDIS_URL,
         "STOREFRONT_QUEUE_PREFIX": isolated_queues,
@@ -74,7 +99,13 @@ def live_stack(django_db_setup, django_db_blocker, isolated_queues):
         from portal.tasks import ping
 
         assert ping.delay(1.0).get(timeout=60) == 1.0
-        yield SimpleNamespace(url=url, env=env, web=web, worker=worker)
+        localstripe.register_webhook(
+            api_base=stripe_peer["STRIPE_API_BASE"],
+            name=isolated_queues,
+            url=f"{url}/billing/stripe/webhook/",
+            secret=stripe_peer["STRIPE_WEBHOOK_SECRET"],
+        )
+        yield SimpleNamespace(url=url, env=env, web=web, worker=worker, mail_dir=mail_dir)
 
 
 @pytest.fixture(scope="module")

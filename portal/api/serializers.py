@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from portal.models import Job
+from portal.models import AuditEvent, Job
 
 
 class JobOutputSerializer(serializers.ModelSerializer):
@@ -12,3 +12,12 @@ class JobOutputSerializer(serializers.ModelSerializer):
 
 class JobInputSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=Job.Kind.choices, default=Job.Kind.SELF_CHECK)
+
+
+class AuditEventOutputSerializer(serializers.ModelSerializer):
+    actor = serializers.SlugRelatedField(slug_field="email", read_only=True)
+
+    class Meta:
+        model = AuditEvent
+        fields = ["id", "created_at", "action", "actor", "target", "detail", "via", "ip_address"]
+        read_only_fields = fields

@@ -25,7 +25,7 @@ def test_given_a_signed_in_customer_when_running_the_self_check_then_the_bar_rea
 ):
     user = member()
     page.goto(live_stack.url + "/accounts/login/")
-    page.fill("#id_username", user.username)
+    page.fill("#id_login", user.email)
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
     expect(page).to_have_url(live_stack.url + "/dashboard/")

@@ -71,5 +71,7 @@ def test_jobs_api_given_an_unknown_kind_then_400_naming_the_field(client):
     assert "kind" in response.json()
 
 
-def test_jobs_api_given_an_anonymous_caller_then_refused(client):
-    assert client.get("/api/v1/jobs/").status_code == 403
+def test_jobs_api_given_an_anonymous_caller_then_401_asking_for_a_bearer_token(client):
+    response = client.get("/api/v1/jobs/")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Bearer"

@@ -2,9 +2,10 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from portal import realtime, services
+from portal import realtime
 from portal.models import Job, JobEvent
 from portal.models.jobs import JobState
+from portal.services import jobs as services
 from portal.states import TransitionError, job_transition
 from tests.portal.factories import JobFactory, member
 

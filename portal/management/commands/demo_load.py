@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand
 from catalog.models import Product
 from catalog.services import product_upsert
 from portal.models import User
-from portal.services import user_create
+from portal.services.accounts import user_create
 
 DEMO_PRODUCTS = [
     (

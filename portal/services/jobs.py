@@ -1,52 +1,16 @@
-"""The write path for tenancy and jobs: keyword-only, atomic, side effects on commit."""
+"""Background jobs that a tenant starts and watches live."""
 
 import time
 from collections.abc import Callable
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.utils.text import slugify
 
 from portal import realtime
-from portal.models import Job, Membership, Organization, User
+from portal.models import Job, Organization, User
 from portal.models.jobs import JobState
 from portal.selectors import job_snapshot
 from portal.states import job_transition
-
-
-@transaction.atomic
-def organization_create(*, name: str, owner: User) -> Organization:
-    base = slugify(name)[:56] or "org"
-    slug, n = base, 1
-    while Organization.objects.filter(slug=slug).exists():
-        n += 1
-        slug = f"{base}-{n}"
-    organization = Organization.objects.create(name=name, slug=slug)
-    Membership.objects.create(user=owner, organization=organization, role=Membership.Role.OWNER)
-    return organization
-
-
-@transaction.atomic
-def user_create(
-    *,
-    username: str,
-    email: str,
-    password: str,
-    organization_name: str | None = None,
-    is_staff: bool = False,
-    is_superuser: bool = False,
-) -> User:
-    """A user and, unless they are an operator, an organization they own."""
-    user = User.objects.create_user(
-        username=username,
-        email=email,
-        password=password,
-        is_staff=is_staff,
-        is_superuser=is_superuser,
-    )
-    if organization_name:
-        organization_create(name=organization_name, owner=user)
-    return user
 
 
 def _publish_job_on_commit(job: Job) -> None:

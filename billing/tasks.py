@@ -1,0 +1,15 @@
+from celery import shared_task
+from django.db import OperationalError
+
+from billing import gateway
+from billing.services import webhook_process as process
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=(OperationalError, gateway.PaymentUnavailable),
+    retry_backoff=True,
+    max_retries=8,
+)
+def webhook_process(event_id: int) -> str:
+    return process(event_id=event_id).type
