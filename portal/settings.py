@@ -135,6 +135,7 @@ ACCOUNT_RATE_LIMITS = {
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[GPU Storefront] "
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "GPU Storefront"
+MFA_TOTP_TOLERANCE = 1  # accept the neighbouring 30 s step: phones drift
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

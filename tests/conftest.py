@@ -69,6 +69,15 @@ def isolated_queues():
     celery_app.conf.task_default_queue = previous
 
 
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """Each test gets its own key prefix on the shared Redis cache, so counters such as sign-in
+    rate limits start from zero without flushing anything another process uses."""
+    caches = {"default": {**settings.CACHES["default"], "KEY_PREFIX": uuid.uuid4().hex}}
+    with override_settings(CACHES=caches):
+        yield
+
+
 def _test_database_url() -> str:
     parts = urlsplit(settings.DATABASE_URL)
     return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
