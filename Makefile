@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 WEB_PORT ?= 8000
 export WEB_PORT
 
-.PHONY: run test install install-test chromium lint format bench clean
+.PHONY: run test install install-test system-packages lint format bench clean
 
 run: install node_modules/.installed
 	@$(BIN)/python -m portal.embedded run --stripe \
@@ -21,7 +21,7 @@ run: install node_modules/.installed
 	  echo "  Ctrl-C stops everything." && echo && \
 	  PATH=$(CURDIR)/$(BIN):$$PATH exec $(BIN)/honcho start'
 
-test: install-test node_modules/.installed chromium
+test: install-test node_modules/.installed system-packages
 	@$(BIN)/python -m portal.embedded run -- bash -c '\
 	  set -e; \
 	  $(BIN)/python manage.py makemigrations --check --dry-run; \
@@ -51,15 +51,20 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	@touch $@
 
-chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
+# Debian packages the tests drive: chromium (browser tests), ssh-keygen (key fingerprints).
+system-packages:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v ssh-keygen >/dev/null 2>&1 || missing="$$missing openssh-client"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "Installing Debian's chromium for the browser tests"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	    echo "Installing Debian packages for the tests:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "Chromium is needed for the browser tests: install Debian's 'chromium' package (sudo apt-get install chromium) and run make test again." >&2; \
+	    echo "The tests need Debian packages:$$missing (sudo apt-get install$$missing), then run make test again." >&2; \
 	    exit 1; \
-	  fi; }
+	  fi; \
+	fi
 
 lint:
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
