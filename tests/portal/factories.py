@@ -53,13 +53,9 @@ class JobFactory(factory.django.DjangoModelFactory):
 def member(role: str = Membership.Role.OWNER, organization=None, verified: bool = False) -> User:
     """A user with `role` in `organization` (a fresh one by default)."""
     user = UserFactory(verified=verified)
-    MembershipFactory(
-        user=user, role=role, organization=organization or OrganizationFactory()
-    )
+    MembershipFactory(user=user, role=role, organization=organization or OrganizationFactory())
     return user
 
 
 def organization_of(user: User) -> Organization:
     return user.memberships.order_by("pk").first().organization
-
-

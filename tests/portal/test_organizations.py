@@ -73,7 +73,9 @@ def test_given_the_last_owner_when_stepping_down_then_refused_with_a_reason(clie
     owner = member()
     mine = owner.memberships.get()
     client.force_login(owner)
-    response = client.post(f"/organization/members/{mine.pk}/role/", {"role": "member"}, follow=True)
+    response = client.post(
+        f"/organization/members/{mine.pk}/role/", {"role": "member"}, follow=True
+    )
     assert "at least one owner" in response.content.decode()
     mine.refresh_from_db()
     assert mine.role == Role.OWNER

@@ -91,7 +91,9 @@ def test_given_the_same_key_twice_then_the_second_is_refused(client):
 def test_given_another_users_key_when_deleting_it_then_404(client):
     owner, other = member(), member()
     client.force_login(other)
-    client.post("/account/ssh-keys/", {"public_key": _openssh(ed25519.Ed25519PrivateKey.generate())})
+    client.post(
+        "/account/ssh-keys/", {"public_key": _openssh(ed25519.Ed25519PrivateKey.generate())}
+    )
     client.force_login(owner)
     assert client.post(f"/account/ssh-keys/{SshKey.objects.get().pk}/delete/").status_code == 404
     assert SshKey.objects.count() == 1

@@ -46,7 +46,9 @@ def test_given_a_read_token_then_it_lists_jobs_but_cannot_start_one(client):
     assert ApiToken.objects.get().last_used_at is not None
 
 
-def test_given_a_read_write_token_then_it_can_start_a_job(client, django_capture_on_commit_callbacks):
+def test_given_a_read_write_token_then_it_can_start_a_job(
+    client, django_capture_on_commit_callbacks
+):
     owner = member()
     auth = {"HTTP_AUTHORIZATION": f"Bearer {_create(client, owner, scope='read_write')}"}
     with django_capture_on_commit_callbacks():
@@ -60,8 +62,12 @@ def test_given_a_revoked_expired_or_altered_token_then_401(client):
     client.force_login(owner)
     client.post(f"/organization/tokens/{ApiToken.objects.get().pk}/revoke/")
     client.logout()
-    expired = _create(client, owner, expires_at=(timezone.now() + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"))
-    ApiToken.objects.filter(revoked_at=None).update(expires_at=timezone.now() - timedelta(minutes=1))
+    expired = _create(
+        client, owner, expires_at=(timezone.now() + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    )
+    ApiToken.objects.filter(revoked_at=None).update(
+        expires_at=timezone.now() - timedelta(minutes=1)
+    )
     altered = expired[:-1] + ("A" if expired[-1] != "A" else "B")
     for plain in (revoked, expired, altered, "sfk_nope", "garbage"):
         response = client.get("/api/v1/jobs/", HTTP_AUTHORIZATION=f"Bearer {plain}")
