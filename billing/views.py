@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 from billing import gateway, selectors, services
 from portal.decorators import membership_required
 from portal.models import AuditEvent
-from portal.permissions import Permission
+from portal.permissions import Permission, has_permission
 from portal.services.audit import Actor, audit_record
 
 
@@ -64,6 +64,8 @@ def card_complete(request):
         messages.error(request, f"{error} Your card was not saved.")
         return redirect("billing:overview")
     messages.success(request, f"Saved {card}; it is now your default card.")
+    if has_permission(request.membership, Permission.VIEW):
+        return redirect("portal:dashboard")
     return redirect("billing:overview")
 
 

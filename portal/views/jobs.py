@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from billing.selectors import card_default
 from catalog.selectors import product_list_public, purchase_blockers
 from portal import selectors
 from portal.decorators import membership_required
@@ -33,6 +34,7 @@ def dashboard(request):
             "jobs": selectors.job_list(membership=membership)[:10],
             "can_order": has_permission(membership, Permission.ORDER),
             "blockers": purchase_blockers(user=request.user, membership=membership),
+            "card": card_default(organization=membership.organization),
             "products": product_list_public(),
         },
     )
