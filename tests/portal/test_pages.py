@@ -4,6 +4,7 @@ import pytest
 from django.core.management import call_command
 
 from catalog.models import Product
+from catalog.selectors import purchase_blockers
 from portal.models import Membership, User
 from tests.portal.factories import PASSWORD, JobFactory, member
 
@@ -57,3 +58,4 @@ def test_given_the_demo_loaded_twice_then_logins_and_products_exist_once(client)
     assert customer.memberships.get().role == Membership.Role.OWNER
     assert User.objects.get(username="operator").is_staff
     assert client.login(username="customer", password="storefront-demo")
+    assert purchase_blockers(user=customer, membership=customer.memberships.get()) == []

@@ -1,14 +1,19 @@
-"""Load the demo: an operator, a customer with an organization, and a few catalog products.
+"""Load the demo: an operator, a customer with an organization and $500 of prepaid credit,
+and a few catalog products.
 Safe to run again: it updates what exists rather than duplicating it."""
 
 import os
+from decimal import Decimal
 
 from django.core.management.base import BaseCommand
 
+from billing.selectors import credit_grant_list
+from billing.services import credit_grant
 from catalog.models import Product
 from catalog.services import product_upsert
 from portal.models import User
 from portal.services.accounts import user_create
+from portal.services.audit import Actor
 
 DEMO_PRODUCTS = [
     (
@@ -62,7 +67,18 @@ class Command(BaseCommand):
                     organization_name=organization,
                     is_staff=operator,
                     is_superuser=operator,
+                    email_verified=True,
                 )
+        customer = User.objects.get(username="customer")
+        acme = customer.memberships.get().organization
+        if not credit_grant_list(organization=acme).exists():
+            credit_grant(
+                organization=acme,
+                amount=Decimal("500.00"),
+                expires_at=None,
+                note="Demo credit",
+                actor=Actor(user=User.objects.get(username="operator"), via="admin"),
+            )
         for position, (slug, name, kind, summary) in enumerate(DEMO_PRODUCTS):
             product_upsert(slug=slug, name=name, kind=kind, summary=summary, position=position)
         self.stdout.write(self.style.SUCCESS("demo loaded: logins operator and customer"))
