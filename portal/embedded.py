@@ -212,11 +212,12 @@ def run(command: list[str], *, stripe: bool = False, webhook_url: str | None = N
     env, started = environment()
     for name in started:
         print(f"embedded {name} started under {VAR_DIR}", file=sys.stderr, flush=True)
-    stripe_proc = stripe_peer(env, webhook_url) if stripe else None
-    if stripe_proc is not None:
-        print(f"localstripe serving on {env['STRIPE_API_BASE']}", file=sys.stderr, flush=True)
-    proc = subprocess.Popen(command, env=env)
+    stripe_proc = None
     try:
+        stripe_proc = stripe_peer(env, webhook_url) if stripe else None
+        if stripe_proc is not None:
+            print(f"localstripe serving on {env['STRIPE_API_BASE']}", file=sys.stderr, flush=True)
+        proc = subprocess.Popen(command, env=env)
         while True:
             try:
                 return proc.wait()
