@@ -40,4 +40,4 @@ class Card(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.brand} •••• {self.last4}"
+        return f"{self.brand.capitalize()} •••• {self.last4}"
