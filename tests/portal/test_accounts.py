@@ -104,3 +104,25 @@ def test_given_totp_enabled_when_signing_in_then_the_code_is_required(client):
     response = client.post("/accounts/2fa/authenticate/", {"code": _totp(secret, time.time() + 30)})
     assert response.status_code == 302
     assert client.get("/dashboard/").status_code == 200
+
+
+def test_given_a_forgotten_password_when_reset_by_the_emailed_link_then_the_new_one_works(client):
+    user = member(verified=True)
+    client.post("/accounts/password/reset/", {"email": user.email})
+    link = re.search(r"http://testserver(/accounts/password/reset/key/\S+/)", mail.outbox[-1].body)[
+        1
+    ]
+    form_url = client.get(link)["Location"]  # the key moves from the URL into the session
+    response = client.post(
+        form_url, {"password1": "Brand-new-secret-77", "password2": "Brand-new-secret-77"}
+    )
+    assert response.status_code == 302
+    assert client.login(username=user.username, password="Brand-new-secret-77")
+    assert not client.login(username=user.username, password=PASSWORD)
+
+
+def test_given_a_signed_in_user_when_signing_out_then_pages_need_sign_in_again(client):
+    user = member()
+    client.force_login(user)
+    client.post("/accounts/logout/")
+    assert client.get("/dashboard/").status_code == 302
