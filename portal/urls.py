@@ -44,4 +44,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("portal.api.urls")),
     path("api/v1/", include("catalog.api.urls")),
+    path("api/v1/", include("fabric.api.agent_urls")),
 ]

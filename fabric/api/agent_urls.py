@@ -1,0 +1,2 @@
+# The node agent's endpoints (filled by the agent work).
+urlpatterns: list = []
