@@ -1,8 +1,8 @@
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import IntegerRangeField, RangeOperators
+from django.contrib.postgres.indexes import OpClass
 from django.db import models
 from django.db.models import Q
-from django.contrib.postgres.indexes import OpClass
 
 from fabric.models.fields import CidrField, InetField
 
