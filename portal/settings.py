@@ -223,6 +223,16 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "AuditActionEnum": "portal.models.audit.AuditEvent.Action",
+        "ChangeActionEnum": "fabric.models.changes.ChangeRecord.Action",
+        "FirewallActionEnum": "fabric.models.firewall.FirewallAction",
+        "JobKindEnum": "portal.models.jobs.Job.Kind",
+        "ProductKindEnum": "catalog.models.products.Product.Kind",
+        "InterfaceKindEnum": "fabric.models.nodes.NetworkInterface.Kind",
+        "NumberPoolKindEnum": "fabric.models.ipam.NumberPool.Kind",
+        "DriftKindEnum": "fabric.models.agent.Drift.Kind",
+    },
 }
 
 # --- email, logging, security -------------------------------------------------------------------

@@ -38,6 +38,7 @@ urlpatterns = [
     path("", include((portal_patterns, "portal"))),
     path("accounts/", include("allauth.urls")),
     path("billing/", include("billing.urls")),
+    path("operator/", include("fabric.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -45,4 +46,5 @@ urlpatterns = [
     path("api/v1/", include("portal.api.urls")),
     path("api/v1/", include("catalog.api.urls")),
     path("api/v1/", include("fabric.api.agent_urls")),
+    path("api/v1/", include("fabric.api.urls")),
 ]

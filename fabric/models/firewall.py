@@ -4,6 +4,11 @@ from django.db.models import Q
 from fabric.models.fields import CidrField
 
 
+class FirewallAction(models.TextChoices):
+    ALLOW = "allow", "Allow"
+    DENY = "deny", "Deny"
+
+
 class FirewallPolicy(models.Model):
     name = models.CharField(max_length=64)
     organization = models.ForeignKey(
@@ -15,7 +20,7 @@ class FirewallPolicy(models.Model):
     )
     description = models.CharField(max_length=200, blank=True)
     default_action = models.CharField(
-        max_length=8, choices=[("allow", "Allow"), ("deny", "Deny")], default="deny"
+        max_length=8, choices=FirewallAction.choices, default=FirewallAction.DENY
     )
 
     class Meta:
@@ -34,9 +39,7 @@ class FirewallPolicy(models.Model):
 
 
 class FirewallRule(models.Model):
-    class Action(models.TextChoices):
-        ALLOW = "allow", "Allow"
-        DENY = "deny", "Deny"
+    Action = FirewallAction
 
     class Direction(models.TextChoices):
         INGRESS = "ingress", "Ingress"

@@ -1,0 +1,69 @@
+"""Reads of the inventory. Operators see everything; a tenant sees what is allocated to it."""
+
+from django.db.models import Count, Q, QuerySet
+
+from fabric import models as m
+from portal.models import Membership
+
+# How each kind reaches the organization it is allocated to; kinds absent are operator-only.
+TENANT_PATHS: dict[type, str] = {
+    m.Node: "organization",
+    m.GPU: "node__organization",
+    m.NetworkInterface: "node__organization",
+    m.IPAddress: "organization",
+    m.NumberAllocation: "organization",
+    m.FirewallPolicy: "organization",
+    m.FirewallRule: "policy__organization",
+}
+
+
+def inventory_for(queryset: QuerySet, *, user, membership: Membership | None) -> QuerySet:
+    if user.is_staff:
+        return queryset
+    path = TENANT_PATHS.get(queryset.model)
+    if path is None or membership is None:
+        return queryset.none()
+    return queryset.filter(**{path: membership.organization_id})
+
+
+def fleet_summary() -> list[dict]:
+    """GPUs by site, model and node state: one grouped query."""
+    return list(
+        m.GPU.objects.values("node__site__name", "model", "node__state")
+        .annotate(gpus=Count("pk"), nodes=Count("node", distinct=True))
+        .order_by("node__site__name", "model", "node__state")
+    )
+
+
+def node_detail(node_id: int) -> m.Node:
+    return (
+        m.Node.objects.select_related("site", "rack", "rack__pod", "organization")
+        .prefetch_related(
+            "gpus",
+            "interfaces__cable_end__cable__ends__port__switch",
+            "interfaces__nearest_gpu",
+            "events",
+            "drifts",
+        )
+        .get(pk=node_id)
+    )
+
+
+def node_list(*, site: str = "", state: str = "", gpu_model: str = "", search: str = ""):
+    nodes = m.Node.objects.select_related("site", "rack", "organization").annotate(
+        gpu_count=Count("gpus")
+    )
+    if site:
+        nodes = nodes.filter(site__name=site)
+    if state:
+        nodes = nodes.filter(state=state)
+    if gpu_model:
+        nodes = nodes.filter(gpu_model=gpu_model)
+    if search:
+        nodes = nodes.filter(
+            Q(name__icontains=search)
+            | Q(serial__icontains=search)
+            | Q(interfaces__mac=search.lower())
+            | Q(gpus__uuid=search)
+        ).distinct()
+    return nodes.order_by("name")
