@@ -64,23 +64,29 @@ SWITCH_UNITS = 1
 
 
 class _Counter:
+    """Identifiers unique across sites: the site number is part of every MAC, GUID and serial."""
+
     def __init__(self, rng: random.Random):
         self.rng = rng
-        self.mac = 0
-        self.guid = 0
+        self.site = 0
+        self.mac = self.guid = self.gpu = 0
 
     def next_mac(self) -> str:
         self.mac += 1
-        raw = (0x02 << 40) | (self.rng.getrandbits(16) << 24) | self.mac
+        raw = (0x02 << 40) | (self.site << 24) | self.mac
         return ":".join(f"{(raw >> s) & 0xFF:02x}" for s in range(40, -8, -8))
 
     def next_guid(self) -> str:
         self.guid += 1
-        raw = (0xB8CEF6 << 40) | (self.rng.getrandbits(16) << 24) | self.guid
+        raw = (0xB8CEF6 << 40) | (self.site << 24) | self.guid
         return ":".join(f"{(raw >> s) & 0xFFFF:04x}" for s in range(48, -16, -16))
 
     def gpu_uuid(self) -> str:
         return f"GPU-{uuid.UUID(int=self.rng.getrandbits(128))}"
+
+    def gpu_serial(self) -> str:
+        self.gpu += 1
+        return f"1654{self.site:03d}{self.gpu:07d}"
 
 
 @transaction.atomic
@@ -94,11 +100,13 @@ def fleet_generate(
 ) -> dict[str, int]:
     """Create `sites` sites of `nodes_per_site` nodes each (the generations in turn by pod);
     returns counts per kind. Names continue after any existing demo sites."""
-    rng = random.Random(seed)  # noqa: S311  (reproducible demo data, not secrets)
+    first_site = Site.objects.filter(name__startswith="dc").count() + 1
+    rng = random.Random(f"{seed}/{first_site}")  # noqa: S311  (reproducible demo data)
     counter = _Counter(rng)
     created: list = []
-    first_site = Site.objects.filter(name__startswith="dc").count() + 1
     for site_number in range(first_site, first_site + sites):
+        counter.site = site_number
+        counter.mac = counter.guid = counter.gpu = 0
         created += _site(site_number, nodes_per_site, rng, counter, spare_fraction)
     change_records_bulk(actor=actor, created=created)
     counts: dict[str, int] = {}
@@ -223,7 +231,7 @@ def _hardware(nodes, counter: _Counter, rng) -> list:
         node_gpus = [
             GPU(
                 node=node, index=i, uuid=counter.gpu_uuid(),
-                serial=f"1654{rng.getrandbits(32):010d}", model=generation.gpu_model,
+                serial=counter.gpu_serial(), model=generation.gpu_model,
                 memory_mb=generation.gpu_memory_mb,
                 pci_bus_id=f"00000000:{0x18 + i * 0x10:02X}:00.0",
                 numa_node=i * 2 // generation.gpus,

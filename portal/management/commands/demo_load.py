@@ -1,5 +1,5 @@
 """Load the demo: an operator, a customer with an organization and $500 of prepaid credit,
-and a few catalog products.
+a few catalog products, and a small fleet (two sites of GPU servers, switches and cables).
 Safe to run again: it updates what exists rather than duplicating it."""
 
 import os
@@ -11,6 +11,8 @@ from billing.selectors import credit_grant_list
 from billing.services import credit_grant
 from catalog.models import Product
 from catalog.services import product_upsert
+from fabric.models import Node
+from fabric.services.fleet import fleet_generate
 from portal.models import User
 from portal.services.accounts import user_create
 from portal.services.audit import Actor
@@ -79,6 +81,12 @@ class Command(BaseCommand):
                 note="Demo credit",
                 actor=Actor(user=User.objects.get(username="operator"), via="admin"),
             )
+        if not Node.objects.exists():
+            counts = fleet_generate(
+                sites=2, nodes_per_site=int(os.environ.get("DEMO_NODES_PER_SITE", "24")),
+                actor=Actor.system("task"),
+            )  # fmt: skip
+            self.stdout.write(f"demo fleet: {counts['Node']} nodes, {counts['GPU']} GPUs")
         for position, (slug, name, kind, summary) in enumerate(DEMO_PRODUCTS):
             product_upsert(slug=slug, name=name, kind=kind, summary=summary, position=position)
         self.stdout.write(self.style.SUCCESS("demo loaded: logins operator and customer"))

@@ -1,0 +1,108 @@
+"""The inventory in the operator console. Saves and deletes go through the change log."""
+
+from django.contrib import admin
+
+from fabric import models as m
+from fabric.services.changes import inventory_delete, inventory_save
+from portal.services.audit import Actor
+
+
+class ChangeLoggedAdmin(admin.ModelAdmin):
+    list_per_page = 100
+
+    def _actor(self, request) -> Actor:
+        return Actor.from_request(request, via="admin")
+
+    def save_model(self, request, obj, form, change):
+        inventory_save(obj=obj, actor=self._actor(request))
+
+    def delete_model(self, request, obj):
+        inventory_delete(obj=obj, actor=self._actor(request))
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            inventory_delete(obj=obj, actor=self._actor(request))
+
+
+@admin.register(m.Site)
+class SiteAdmin(ChangeLoggedAdmin):
+    list_display = ["name", "region"]
+    search_fields = ["name"]
+
+
+@admin.register(m.Pod)
+class PodAdmin(ChangeLoggedAdmin):
+    list_display = ["name", "site"]
+    list_select_related = ["site"]
+
+
+@admin.register(m.Rack)
+class RackAdmin(ChangeLoggedAdmin):
+    list_display = ["name", "site", "pod", "u_height"]
+    list_filter = ["site"]
+    list_select_related = ["site", "pod"]
+    search_fields = ["name"]
+
+
+@admin.register(m.Node)
+class NodeAdmin(ChangeLoggedAdmin):
+    list_display = ["name", "site", "node_type", "state", "serial", "organization"]
+    list_filter = ["site", "state", "node_type"]
+    list_select_related = ["site", "organization"]
+    search_fields = ["name", "serial"]
+    raw_id_fields = ["rack", "organization"]
+    readonly_fields = ["state", "agent_token_digest", "last_report_at"]
+
+
+@admin.register(m.GPU)
+class GPUAdmin(ChangeLoggedAdmin):
+    list_display = ["uuid", "node", "index", "model", "health"]
+    list_filter = ["model", "health"]
+    list_select_related = ["node"]
+    search_fields = ["uuid", "serial", "node__name"]
+    raw_id_fields = ["node"]
+
+
+@admin.register(m.NetworkInterface)
+class NetworkInterfaceAdmin(ChangeLoggedAdmin):
+    list_display = ["mac", "node", "name", "kind", "speed_gbps", "rail"]
+    list_filter = ["kind"]
+    list_select_related = ["node"]
+    search_fields = ["mac", "ib_guid", "node__name"]
+    raw_id_fields = ["node", "nearest_gpu"]
+
+
+@admin.register(m.Switch)
+class SwitchAdmin(ChangeLoggedAdmin):
+    list_display = ["name", "site", "role", "platform", "rail", "management_address"]
+    list_filter = ["site", "role", "platform"]
+    list_select_related = ["site"]
+    search_fields = ["name", "serial"]
+    raw_id_fields = ["rack", "pod"]
+
+
+@admin.register(m.Cable)
+class CableAdmin(ChangeLoggedAdmin):
+    list_display = ["label", "kind"]
+    search_fields = ["label"]
+
+
+for model in (m.Prefix, m.IPAddress, m.NumberPool, m.NumberAllocation, m.FirewallPolicy,
+              m.FirewallRule, m.SwitchPort):  # fmt: skip
+    admin.site.register(model, ChangeLoggedAdmin)
+
+
+@admin.register(m.ChangeRecord)
+class ChangeRecordAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "content_type", "object_repr", "action", "actor", "via"]
+    list_filter = ["action", "via", "content_type"]
+    list_select_related = ["content_type", "actor"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
