@@ -1,2 +1,7 @@
-# The node agent's endpoints (filled by the agent work).
-urlpatterns: list = []
+from django.urls import path
+
+from fabric.api.agent import AgentReportView
+
+urlpatterns = [
+    path("agent/report/", AgentReportView.as_view(), name="agent-report"),
+]

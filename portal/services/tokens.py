@@ -78,7 +78,7 @@ def api_token_revoke(*, by: Membership, token: ApiToken, actor: Actor) -> ApiTok
 def api_token_authenticate(plain: str) -> tuple[ApiToken, Membership] | None:
     """The live token `plain` names and the membership it acts through, or None. A token acts
     as its creator within its organization: it dies with the creator's membership."""
-    parts = plain.split("_")
+    parts = plain.split("_", 2)  # the secret itself may contain "_"
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
         return None
     token = (
