@@ -1,8 +1,10 @@
 """The inventory in the operator console. Saves and deletes go through the change log."""
 
 from django.contrib import admin
+from django.template.response import TemplateResponse
 
 from fabric import models as m
+from fabric.services.agent import node_agent_token_issue
 from fabric.services.changes import inventory_delete, inventory_save
 from portal.services.audit import Actor
 
@@ -46,12 +48,23 @@ class RackAdmin(ChangeLoggedAdmin):
 
 @admin.register(m.Node)
 class NodeAdmin(ChangeLoggedAdmin):
+    actions = ["issue_agent_tokens"]
     list_display = ["name", "site", "node_type", "state", "serial", "organization"]
     list_filter = ["site", "state", "node_type"]
     list_select_related = ["site", "organization"]
     search_fields = ["name", "serial"]
     raw_id_fields = ["rack", "organization"]
     readonly_fields = ["state", "agent_token_digest", "last_report_at"]
+
+    @admin.action(description="Issue agent tokens (replaces existing ones; shown once)")
+    def issue_agent_tokens(self, request, queryset):
+        actor = self._actor(request)
+        tokens = [(node, node_agent_token_issue(node=node, actor=actor)) for node in queryset]
+        return TemplateResponse(
+            request,
+            "fabric/agent_tokens.html",
+            {**self.admin_site.each_context(request), "tokens": tokens, "title": "Agent tokens"},
+        )
 
 
 @admin.register(m.GPU)

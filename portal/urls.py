@@ -38,6 +38,7 @@ urlpatterns = [
     path("", include((portal_patterns, "portal"))),
     path("accounts/", include("allauth.urls")),
     path("billing/", include("billing.urls")),
+    path("operator/inventory/", include("fabric.urls_spreadsheets")),
     path("operator/", include("fabric.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

@@ -83,7 +83,8 @@ def test_api_filters_search_and_orders(client, operator):
     gpu = GPU.objects.select_related("node").first()
     found = client.get(f"/api/v1/inventory/nodes/?search={gpu.uuid}").json()["results"]
     assert [n["name"] for n in found] == [gpu.node.name]
-    names = [n["name"] for n in client.get("/api/v1/inventory/nodes/?ordering=-name").json()["results"]]
+    listed = client.get("/api/v1/inventory/nodes/?ordering=-name").json()["results"]
+    names = [n["name"] for n in listed]
     assert names == sorted(names, reverse=True)
 
 
@@ -153,3 +154,21 @@ def test_the_fleet_summary_counts_gpus_by_site_model_and_state(client, operator)
     assert f"Fleet: {GPU.objects.count()} GPUs" in page
     for site in Site.objects.all():
         assert site.name in page
+
+
+def test_operator_issues_agent_tokens_in_the_console_and_they_work(client, operator):
+    import re
+
+    from fabric.services.agent import node_authenticate_agent
+
+    _fleet(nodes_per_site=8)
+    operator.is_superuser = True
+    operator.save()
+    nodes = list(Node.objects.order_by("pk")[:2])
+    page = client.post(
+        "/admin/fabric/node/",
+        {"action": "issue_agent_tokens", "_selected_action": [n.pk for n in nodes]},
+    ).content.decode()
+    tokens = re.findall(r"<code>(sfn_[^<]+)</code>", page)
+    assert [node_authenticate_agent(t) for t in tokens] == nodes
+    assert not any(t in str(ChangeRecord.objects.values_list("after", flat=True)) for t in tokens)

@@ -49,7 +49,8 @@ def test_identifiers_are_unique_and_well_formed(rack):
     node = _node(rack, "a", 1)
     gpu = dict(node=node, model="H100", memory_mb=80000, pci_bus_id="0:1")
     GPU.objects.create(index=0, uuid="GPU-" + "0" * 8 + "-0000-0000-0000-" + "0" * 12, **gpu)
-    _refused(lambda: GPU.objects.create(index=1, uuid="GPU-not-a-uuid", **{**gpu, "pci_bus_id": "0:2"}))
+    bad = {**gpu, "pci_bus_id": "0:2"}
+    _refused(lambda: GPU.objects.create(index=1, uuid="GPU-not-a-uuid", **bad))
     nic = dict(node=node, speed_gbps=400)
     NetworkInterface.objects.create(name="eth0", mac="02:00:00:00:00:01", **nic)
     _refused(lambda: NetworkInterface.objects.create(name="eth1", mac="02:00:00:00:00:01", **nic))

@@ -10,6 +10,8 @@ import random
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -81,6 +83,20 @@ def run_agent(*, description: Path, portal: str, token: str) -> subprocess.Compl
     )
 
 
+def _wait_for_portal(portal: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(portal.rstrip("/") + "/healthz", timeout=2):  # noqa: S310
+                return
+        except OSError:
+            if time.monotonic() >= deadline:
+                if seconds:
+                    raise CommandError(f"{portal} did not answer in {seconds:.0f}s.") from None
+                return
+            time.sleep(0.5)
+
+
 class Command(BaseCommand):
     help = "Post simulated agent reports for the inventory's nodes to a running portal."
 
@@ -91,8 +107,12 @@ class Command(BaseCommand):
         parser.add_argument("--faults", type=int, default=0, help="nodes given a random fault")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--workers", type=int, default=4, help="agents run at once")
+        parser.add_argument(
+            "--wait", type=float, default=0, help="seconds to wait for the portal to answer"
+        )
 
-    def handle(self, *args, portal, site, limit, faults, seed, workers, **options):
+    def handle(self, *args, portal, site, limit, faults, seed, workers, wait, **options):
+        _wait_for_portal(portal, wait)
         nodes = Node.objects.prefetch_related("gpus", "interfaces").order_by("name")
         if site:
             nodes = nodes.filter(site__name=site)
