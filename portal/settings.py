@@ -184,7 +184,9 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    "lease-sweep": {"task": "fabric.tasks.lease_sweep", "schedule": 30.0},
+}
 CELERY_TASK_ALWAYS_EAGER = False
 
 # Rate limits and other shared counters must be shared by every web process.

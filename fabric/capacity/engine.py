@@ -39,7 +39,7 @@ class NodeCap:
     units: list[int] = field(default_factory=list)  # per GPU: bitmask of free slice units
 
     def __post_init__(self):
-        if not self.units:
+        if not self.units:  # a node with nothing booked
             self.units = [FULL_UNITS] * len(self.gpu_ids)
             self.free = (1 << len(self.gpu_ids)) - 1
 
@@ -197,6 +197,13 @@ class Snapshot:
                 break
         return self._whole_gpus(chosen, "global")
 
+    def place_within(self, model: str, count: int, level: int, domain: str) -> Placement | None:
+        """`count` whole nodes inside one topology domain (to grow an allocation in place)."""
+        ids = self.whole.get(model, [{}] * len(LEVELS))[level].get(domain, set())
+        if len(ids) < count:
+            return None
+        return self._whole_gpus(self._take_packed(model, ids, level, count), LEVELS[level])
+
     def _take_packed(self, model: str, ids: set[int], level: int, count: int) -> list[int]:
         """`count` nodes of the domain `ids`, from its fullest leaves first."""
         if level == 0 or count >= len(ids):
@@ -212,14 +219,28 @@ class Snapshot:
         return chosen
 
     def _place_gpus(self, request: Request) -> Placement | None:
+        """k GPUs: on the busiest node that holds them all; when no node can, gathered from
+        the busiest nodes first (all or nothing)."""
         buckets = self.by_free.get(request.model)
         if buckets is None:
             return None
-        for free in sorted(k for k, ids in buckets.items() if ids and k >= request.count):
+        sizes = sorted(k for k, ids in buckets.items() if ids)
+        for free in (k for k in sizes if k >= request.count):
             node = self.nodes[min(buckets[free])]
             positions = [p for p in range(node.size) if node.free >> p & 1][: request.count]
-            gpus = tuple((node.id, p, 0, SLICE_UNITS) for p in positions)
-            return Placement(gpus=gpus, level="node")
+            return Placement(gpus=tuple((node.id, p, 0, SLICE_UNITS) for p in positions))
+        if self._free_total[request.model] < request.count:
+            return None
+        gpus: list[tuple[int, int, int, int]] = []
+        for free in sizes:
+            for node_id in sorted(buckets[free]):
+                node = self.nodes[node_id]
+                positions = [p for p in range(node.size) if node.free >> p & 1]
+                gpus += [(node_id, p, 0, SLICE_UNITS) for p in positions][
+                    : request.count - len(gpus)
+                ]
+                if len(gpus) == request.count:
+                    return Placement(gpus=tuple(gpus), level="global")
         return None
 
     def _place_slice(self, request: Request) -> Placement | None:

@@ -1,5 +1,13 @@
 from fabric.models.agent import Drift, NodeReport
 from fabric.models.cables import Cable, CableEnd
+from fabric.models.capacity import (
+    Allocation,
+    AllocationEvent,
+    AllocationState,
+    GpuBooking,
+    Quota,
+    Reservation,
+)
 from fabric.models.changes import ChangeRecord
 from fabric.models.firewall import FirewallPolicy, FirewallRule
 from fabric.models.ipam import IPAddress, NumberAllocation, NumberPool, Prefix
@@ -9,12 +17,16 @@ from fabric.models.switches import Switch, SwitchPort
 
 __all__ = [
     "GPU",
+    "Allocation",
+    "AllocationEvent",
+    "AllocationState",
     "Cable",
     "CableEnd",
     "ChangeRecord",
     "Drift",
     "FirewallPolicy",
     "FirewallRule",
+    "GpuBooking",
     "IPAddress",
     "NetworkInterface",
     "Node",
@@ -25,7 +37,9 @@ __all__ = [
     "NumberPool",
     "Pod",
     "Prefix",
+    "Quota",
     "Rack",
+    "Reservation",
     "Site",
     "Switch",
     "SwitchPort",

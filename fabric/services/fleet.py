@@ -1,5 +1,5 @@
 """A realistic demo fleet: sites split into pods (scalable units) of racks, three GPU server
-generations, rail-optimised InfiniBand (one leaf per rail per pod), an Ethernet leaf/spine
+generations, rail-optimised InfiniBand (a leaf per rail for every 16 nodes), an Ethernet leaf/spine
 fabric, storage and out-of-band switches, every NIC cabled, spares, and the site's IPAM."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import random
 import uuid
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.backends.postgresql.psycopg_any import NumericRange
 
 from fabric.models import (
@@ -60,6 +60,7 @@ GENERATIONS = [
 ]  # fmt: skip
 NODES_PER_POD = 32
 NODES_PER_RACK = 4
+NODES_PER_LEAF = 16
 SWITCH_UNITS = 1
 
 
@@ -109,6 +110,9 @@ def fleet_generate(
         counter.mac = counter.guid = counter.gpu = 0
         created += _site(site_number, nodes_per_site, rng, counter, spare_fraction)
     change_records_bulk(actor=actor, created=created)
+    with connection.cursor() as cursor:  # fresh statistics, so the planner sees the new fleet
+        for table in ("fabric_node", "fabric_gpu", "fabric_networkinterface", "fabric_cableend"):
+            cursor.execute(f"ANALYZE {table}")
     counts: dict[str, int] = {}
     for obj in created:
         key = obj.__class__.__name__
@@ -178,17 +182,20 @@ def _site(number: int, node_count: int, rng, counter: _Counter, spare_fraction) 
                 management_address=next(mgmt_hosts), role=Switch.Role.STORAGE,
             )
         ]  # fmt: skip
-        if generation.ib_nics:
-            pod_switches += [
+        # One InfiniBand leaf per rail for every 16 nodes: the pod's two halves are two leaves.
+        rail_leaves = [
+            [
                 Switch(
-                    name=f"{site.name}-{pod.name}-ib-rail{rail}", site=site, pod=pod,
+                    name=f"{site.name}-{pod.name}-ib-l{half + 1}-rail{rail}", site=site, pod=pod,
                     vendor="NVIDIA", model="QM9700", platform=Switch.Platform.NVIDIA_UFM,
                     os_version="3.11", management_address=next(mgmt_hosts),
                     role=Switch.Role.IB, rail=rail,
                 )
                 for rail in range(generation.ib_nics)
-            ]  # fmt: skip
-        switches += pod_switches
+            ]
+            for half in range(-(-in_pod // NODES_PER_LEAF))
+        ]  # fmt: skip
+        switches += pod_switches + [s for leaf in rail_leaves for s in leaf]
         for n in range(in_pod):
             index = p * NODES_PER_POD + n
             rack = pod_racks[n // NODES_PER_RACK]
@@ -208,7 +215,7 @@ def _site(number: int, node_count: int, rng, counter: _Counter, spare_fraction) 
                         state=NodeState.SPARE if spare else NodeState.AVAILABLE,
                     ),
                     generation,
-                    pod_switches,
+                    pod_switches + rail_leaves[n // NODES_PER_LEAF],
                 )
             )  # fmt: skip
     created += Pod.objects.bulk_create(pods)

@@ -142,7 +142,7 @@ def test_node_detail_rack_elevation_and_history_pages_use_fixed_queries(client, 
     counts = {url: _queries(client, url) for url in pages}
     page = client.get(pages[0]).content.decode()
     assert "GPU7" in page and h100.gpus.first().uuid in page
-    assert "ib-rail0:p" in page  # the cable's far end
+    assert "-ib-l1-rail0:p" in page  # the far end of the cable
     elevation = client.get(pages[1]).content.decode()
     assert all(n.name in elevation for n in a_rack.nodes.all())
     assert counts[pages[0]] <= 16 and counts[pages[1]] <= 8 and counts[pages[2]] <= 8
