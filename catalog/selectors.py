@@ -2,6 +2,8 @@ from django.db.models import QuerySet
 
 from billing.selectors import organization_can_pay
 from catalog.models import Product
+from catalog.pricing import gpu_hour_price
+from fabric.selectors_capacity import availability
 from portal.models import Membership, User
 from portal.permissions import Permission, has_permission
 from portal.selectors import email_verified
@@ -22,3 +24,17 @@ def purchase_blockers(*, user: User, membership: Membership) -> list[str]:
     if not organization_can_pay(organization=membership.organization):
         blockers.append("Add a card or get prepaid credit.")
     return blockers
+
+
+def storefront_availability() -> list[dict]:
+    """Per GPU model: whole nodes, GPUs and 1g MIG slices that can start now, the next start
+    when none can, and the list price per GPU-hour."""
+    by_model: dict[str, dict] = {}
+    for row in availability():
+        entry = by_model.setdefault(
+            row["gpu_model"],
+            {"gpu_model": row["gpu_model"], "price": gpu_hour_price(row["gpu_model"])},
+        )
+        entry[row["shape"]] = row["available_now"]
+        entry[f"{row['shape']}_next"] = row["next_available_at"]
+    return list(by_model.values())

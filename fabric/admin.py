@@ -5,6 +5,7 @@ from django.template.response import TemplateResponse
 
 from fabric import models as m
 from fabric.services.agent import node_agent_token_issue
+from fabric.services.allocations import allocation_release
 from fabric.services.changes import inventory_delete, inventory_save
 from portal.services.audit import Actor
 
@@ -118,4 +119,68 @@ class ChangeRecordAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(m.Quota)
+class QuotaAdmin(admin.ModelAdmin):
+    list_display = ["organization", "gpu_model", "max_gpus", "gpu_hours_per_month"]
+    list_select_related = ["organization"]
+    autocomplete_fields = ["organization"]
+
+
+class AllocationEventInline(admin.TabularInline):
+    model = m.AllocationEvent
+    extra = 0
+    readonly_fields = ["from_state", "to_state", "actor", "detail", "created_at"]
+    can_delete = False
+
+
+@admin.register(m.Allocation)
+class AllocationAdmin(admin.ModelAdmin):
+    """Read-only: allocations change through their lifecycle, never by hand."""
+
+    list_display = [
+        "id",
+        "organization",
+        "shape",
+        "gpu_model",
+        "count",
+        "state",
+        "starts_at",
+        "ends_at",
+    ]
+    list_filter = ["state", "shape", "gpu_model"]
+    list_select_related = ["organization"]
+    inlines = [AllocationEventInline]
+    actions = ["release"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Release now (the capacity returns to the pool)")
+    def release(self, request, queryset):
+        actor = Actor.from_request(request, via="admin")
+        for allocation in queryset:
+            allocation_release(allocation=allocation, actor=actor, reason="released by an operator")
+
+
+@admin.register(m.Reservation)
+class ReservationAdmin(admin.ModelAdmin):
+    list_display = [
+        "organization",
+        "gpu_model",
+        "count",
+        "starts_at",
+        "ends_at",
+        "weekly_occurrences",
+        "state",
+    ]
+    list_filter = ["state", "gpu_model"]
+    list_select_related = ["organization"]
+
+    def has_change_permission(self, request, obj=None):
         return False

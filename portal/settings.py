@@ -270,3 +270,17 @@ STRIPE_JS_URL = os.environ.get(
     "STRIPE_JS_URL",
     f"{STRIPE_API_BASE}/js.stripe.com/v3/" if STRIPE_API_BASE else "https://js.stripe.com/v3/",
 )
+
+# List prices per GPU-hour by GPU model ("*" for any other), until rating arrives with billing.
+GPU_HOUR_PRICES = {
+    "NVIDIA H100 80GB HBM3": "2.49",
+    "NVIDIA A100-SXM4-80GB": "1.29",
+    "NVIDIA L40S": "0.89",
+    "*": "2.00",
+}
+if os.environ.get("GPU_HOUR_PRICES"):
+    import json as _json
+
+    GPU_HOUR_PRICES = {
+        str(k): str(v) for k, v in _json.loads(os.environ["GPU_HOUR_PRICES"]).items()
+    }

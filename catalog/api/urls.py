@@ -1,8 +1,21 @@
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from catalog.api.capacity import (
+    AllocationViewSet,
+    AvailabilityView,
+    QuotaViewSet,
+    ReservationViewSet,
+)
 from catalog.api.views import ProductViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.register("products", ProductViewSet, basename="product")
+router.register("capacity/allocations", AllocationViewSet, basename="allocation")
+router.register("capacity/reservations", ReservationViewSet, basename="reservation")
+router.register("capacity/quotas", QuotaViewSet, basename="quota")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("capacity/availability/", AvailabilityView.as_view(), name="capacity-availability"),
+    *router.urls,
+]

@@ -5,7 +5,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from billing.selectors import card_default
-from catalog.selectors import product_list_public, purchase_blockers
+from catalog.selectors import product_list_public, purchase_blockers, storefront_availability
 from portal import selectors
 from portal.decorators import membership_required
 from portal.models import Job
@@ -16,7 +16,11 @@ from portal.services.jobs import job_start
 def home(request):
     if request.user.is_authenticated:
         return redirect("portal:dashboard")
-    return render(request, "portal/home.html", {"products": product_list_public()})
+    return render(
+        request,
+        "portal/home.html",
+        {"products": product_list_public(), "availability": storefront_availability()},
+    )
 
 
 @login_required
@@ -36,6 +40,7 @@ def dashboard(request):
             "blockers": purchase_blockers(user=request.user, membership=membership),
             "card": card_default(organization=membership.organization),
             "products": product_list_public(),
+            "availability": storefront_availability(),
         },
     )
 
