@@ -12,6 +12,7 @@ from fabric.models.changes import ChangeRecord
 from fabric.models.firewall import FirewallPolicy, FirewallRule
 from fabric.models.ipam import IPAddress, NumberAllocation, NumberPool, Prefix
 from fabric.models.locations import Pod, Rack, Site
+from fabric.models.networks import NetworkAttachment, NetworkPush, NetworkSegment, TenantNetwork
 from fabric.models.nodes import GPU, NetworkInterface, Node, NodeEvent, NodeState
 from fabric.models.switches import Switch, SwitchPort
 
@@ -28,7 +29,10 @@ __all__ = [
     "FirewallRule",
     "GpuBooking",
     "IPAddress",
+    "NetworkAttachment",
     "NetworkInterface",
+    "NetworkPush",
+    "NetworkSegment",
     "Node",
     "NodeEvent",
     "NodeReport",
@@ -43,4 +47,5 @@ __all__ = [
     "Site",
     "Switch",
     "SwitchPort",
+    "TenantNetwork",
 ]

@@ -45,6 +45,11 @@ class Switch(models.Model):
     management_address = InetField(unique=True)
     role = models.CharField(max_length=16, choices=Role.choices)
     rail = models.PositiveSmallIntegerField(null=True, blank=True)
+    management_port = models.PositiveIntegerField(default=22)
+    username = models.CharField(max_length=64, blank=True)
+    credentials_ref = models.CharField(
+        max_length=120, blank=True, help_text="env:VARIABLE holding the password; never the secret"
+    )
 
     class Meta:
         ordering = ["name"]

@@ -1,0 +1,47 @@
+from fabric.drivers.base import SwitchDriver
+from fabric.networks.intent import Network, Port, Segment
+
+
+class CiscoNXOS(SwitchDriver):
+    """Cisco NX-OS: VXLAN EVPN with nve1, vn-segment per VLAN, anycast gateway SVIs."""
+
+    netmiko_type = "cisco_nxos"
+    error_patterns = (r"^% Invalid", r"^% Incomplete", r"^% Ambiguous", r"^ERROR:", r"^% ")
+
+    def network_add(self, network: Network) -> list[str]:
+        lines = [f"vrf context {network.vrf}", f"vni {network.l3vni}"]
+        for segment in network.segments:
+            lines += [f"vlan {segment.vlan}", f"name {segment.name}", f"vn-segment {segment.l2vni}"]
+            if segment.gateway is not None:
+                lines += [
+                    f"interface Vlan{segment.vlan}",
+                    f"vrf member {network.vrf}",
+                    f"ip address {segment.gateway}",
+                    "fabric forwarding mode anycast-gateway",
+                    "no shutdown",
+                ]
+            lines += ["interface nve1", f"member vni {segment.l2vni}"]
+        return [*lines, "interface nve1", f"member vni {network.l3vni} associate-vrf"]
+
+    def network_remove(self, network: Network) -> list[str]:
+        lines = ["interface nve1", f"no member vni {network.l3vni} associate-vrf"]
+        for segment in reversed(network.segments):
+            lines += ["interface nve1", f"no member vni {segment.l2vni}"]
+            if segment.gateway is not None:
+                lines.append(f"no interface Vlan{segment.vlan}")
+            lines.append(f"no vlan {segment.vlan}")
+        return [*lines, f"no vrf context {network.vrf}"]
+
+    def port_add(self, network: Network, segment: Segment, port: Port) -> list[str]:
+        lines = [f"interface {port.interface}"]
+        if port.node:
+            lines.append(f"description {network.name}-{port.node}")
+        return [*lines, f"switchport access vlan {segment.vlan}", "no shutdown"]
+
+    def port_remove(self, network: Network, segment: Segment, port: Port) -> list[str]:
+        return [
+            f"interface {port.interface}",
+            "no description",
+            f"no switchport access vlan {segment.vlan}",
+            "shutdown",
+        ]

@@ -1,0 +1,73 @@
+"""From database rows to an intent, and from a change of membership to a plan: the exact,
+ordered steps per switch. Adding a node adds only what is missing on its switch; removing the
+last member from a switch removes the network from it."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+from collections.abc import Iterable
+
+from fabric.drivers.base import Step
+from fabric.models import NetworkAttachment, Switch, TenantNetwork
+from fabric.networks.intent import Network, Port, Segment
+
+
+def intent(network: TenantNetwork, attachments: Iterable[NetworkAttachment] = ()) -> Network:
+    segments = tuple(
+        Segment(
+            name=segment.device_name,
+            vlan=segment.vlan.value,
+            l2vni=segment.l2vni.value,
+            gateway=ipaddress.ip_interface(f"{segment.gateway}/{segment.prefix.prefixlen}"),
+        )
+        for segment in network.segments.select_related("vlan", "l2vni")
+    )
+    return Network(
+        name=network.device_name,
+        vrf=network.vrf,
+        l3vni=network.l3vni.value,
+        segments=segments,
+        ports=tuple(port(a) for a in attachments),
+        pkey=network.pkey.value if network.pkey_id else None,
+        access_prefix=network.access_prefix,
+    )
+
+
+def port(attachment: NetworkAttachment) -> Port:
+    return Port(
+        switch=attachment.port.switch.name,
+        interface=attachment.port.name,
+        segment=attachment.segment.device_name,
+        node=attachment.interface.node.name,
+    )
+
+
+def plan_attach(
+    network: Network, adding: list[NetworkAttachment], live: list[NetworkAttachment]
+) -> dict[Switch, list[Step]]:
+    carrying = {a.port.switch_id for a in live}
+    plan: dict[Switch, list[Step]] = defaultdict(list)
+    for attachment in adding:
+        switch = attachment.port.switch
+        if switch.pk not in carrying and not plan[switch]:
+            plan[switch].append(Step("network_add", network))
+        plan[switch].append(Step("port_add", network, port(attachment)))
+    return dict(plan)
+
+
+def plan_detach(
+    network: Network, leaving: list[NetworkAttachment], live: list[NetworkAttachment]
+) -> dict[Switch, list[Step]]:
+    gone = {a.pk for a in leaving}
+    staying = defaultdict(int)
+    for attachment in live:
+        if attachment.pk not in gone:
+            staying[attachment.port.switch_id] += 1
+    plan: dict[Switch, list[Step]] = defaultdict(list)
+    for attachment in leaving:
+        plan[attachment.port.switch].append(Step("port_remove", network, port(attachment)))
+    for switch, steps in plan.items():
+        if not staying[switch.pk]:
+            steps.append(Step("network_remove", network))
+    return dict(plan)

@@ -1,0 +1,177 @@
+"""Tenant networks: create (numbers and prefixes from the site's pools), attach and detach
+nodes' NICs (a plan pushed to the switches), delete (everything back to the pools)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+
+from fabric.models import (
+    NetworkAttachment,
+    NetworkInterface,
+    NetworkSegment,
+    NumberAllocation,
+    NumberPool,
+    Prefix,
+    Site,
+    TenantNetwork,
+)
+from fabric.networks import plan as planner
+from fabric.networks.push import push
+from fabric.services.changes import inventory_delete
+from fabric.services.ipam import number_allocate
+from portal.models import Organization
+from portal.services.audit import Actor
+
+SEGMENT_PREFIX = 24
+ACCESS_PREFIX = 28
+
+
+def _pool(site: Site, kind: str) -> NumberPool:
+    pool = NumberPool.objects.filter(site=site, kind=kind).order_by("pk").first()
+    if pool is None:
+        raise ValidationError(f"{site.name} has no {kind} pool.")
+    return pool
+
+
+def _free_subnet(site: Site, length: int) -> ipaddress.IPv4Network:
+    """A free /`length` inside the site's tenant prefixes, after those already handed out."""
+    used = [
+        *NetworkSegment.objects.filter(network__site=site, network__state="active").values_list(
+            "prefix", flat=True
+        ),
+        *TenantNetwork.objects.filter(site=site, state="active")
+        .exclude(access_prefix=None)
+        .values_list("access_prefix", flat=True),
+    ]
+    for supernet in Prefix.objects.filter(site=site, role=Prefix.Role.TENANT).order_by("pk"):
+        for candidate in ipaddress.ip_network(supernet.prefix).subnets(new_prefix=length):
+            if not any(candidate.overlaps(ipaddress.ip_network(u)) for u in used):
+                return candidate
+    raise ValidationError(f"{site.name} has no free /{length} left in its tenant prefixes.")
+
+
+@transaction.atomic
+def network_create(
+    *, organization: Organization, site: Site, label: str, actor: Actor
+) -> TenantNetwork:
+    """A network with one segment; numbers and prefixes come from the site's pools."""
+
+    def number(kind: str) -> NumberAllocation:
+        return number_allocate(
+            pool=_pool(site, kind), actor=actor, organization=organization,
+            purpose=f"network of organization {organization.pk}",
+        )  # fmt: skip
+
+    network = TenantNetwork.objects.create(
+        organization=organization,
+        site=site,
+        label=label.strip()[:80] or "network",
+        access_prefix=_free_subnet(site, ACCESS_PREFIX),
+        l3vni=number("vni"),
+        pkey=number("pkey"),
+    )
+    prefix = _free_subnet(site, SEGMENT_PREFIX)
+    NetworkSegment.objects.create(
+        network=network,
+        vlan=number("vlan"),
+        l2vni=number("vni"),
+        prefix=prefix,
+        gateway=next(prefix.hosts()),
+    )
+    return network
+
+
+def _port_of(interface: NetworkInterface):
+    end = getattr(interface, "cable_end", None)
+    far = end.cable.ends.exclude(pk=end.pk).select_related("port__switch").first() if end else None
+    if far is None or far.port is None:
+        raise ValidationError(f"{interface} is not cabled to a switch port.")
+    return far.port
+
+
+def _live(network: TenantNetwork):
+    return list(
+        network.attachments.filter(state=NetworkAttachment.State.ATTACHED).select_related(
+            "port__switch", "segment", "interface__node"
+        )
+    )
+
+
+def network_attach(
+    *,
+    network: TenantNetwork,
+    interfaces: list[NetworkInterface],
+    actor: Actor,
+    dry_run: bool = False,
+):
+    """Put NICs of the tenant's nodes on the network's segment. Returns the pushes (the plan,
+    for a dry run). On any switch failure everything is undone and PushFailed raised."""
+    segment = network.segments.order_by("pk").first()
+    adding = []
+    for interface in interfaces:
+        if interface.node.organization_id != network.organization_id:
+            raise PermissionDenied(f"{interface.node.name} is not allocated to this organization.")
+        if interface.kind != NetworkInterface.Kind.ETHERNET:
+            raise ValidationError(f"{interface} is InfiniBand: it joins the partition, not a VLAN.")
+        adding.append(
+            NetworkAttachment(
+                network=network, segment=segment, interface=interface, port=_port_of(interface)
+            )
+        )
+    live = _live(network)
+    intent = planner.intent(network)
+    steps = planner.plan_attach(intent, adding, live)
+    if dry_run:
+        return push(network=network, plan=steps, operation="attach", dry_run=True)
+    with transaction.atomic():  # claim the NICs first: a NIC is on one network at a time
+        for attachment in adding:
+            attachment.save()
+    try:
+        pushes = push(network=network, plan=steps, operation="attach")
+    except Exception:
+        NetworkAttachment.objects.filter(pk__in=[a.pk for a in adding]).update(
+            state=NetworkAttachment.State.FAILED
+        )
+        raise
+    NetworkAttachment.objects.filter(pk__in=[a.pk for a in adding]).update(
+        state=NetworkAttachment.State.ATTACHED
+    )
+    return pushes
+
+
+def network_detach(
+    *,
+    network: TenantNetwork,
+    interfaces: list[NetworkInterface],
+    actor: Actor,
+    dry_run: bool = False,
+):
+    live = _live(network)
+    leaving = [a for a in live if a.interface_id in {i.pk for i in interfaces}]
+    steps = planner.plan_detach(planner.intent(network), leaving, live)
+    pushes = push(network=network, plan=steps, operation="detach", dry_run=dry_run)
+    if not dry_run:
+        NetworkAttachment.objects.filter(pk__in=[a.pk for a in leaving]).update(
+            state=NetworkAttachment.State.DETACHED
+        )
+    return pushes
+
+
+def network_delete(*, network: TenantNetwork, actor: Actor) -> TenantNetwork:
+    """Detach every NIC, then give the numbers back to the pools."""
+    live = _live(network)
+    if live:
+        network_detach(network=network, interfaces=[a.interface for a in live], actor=actor)
+    with transaction.atomic():
+        network = TenantNetwork.objects.select_for_update().get(pk=network.pk)
+        numbers = [network.l3vni_id, network.pkey_id]
+        for segment in network.segments.all():
+            numbers += [segment.vlan_id, segment.l2vni_id]
+        network.state = TenantNetwork.State.DELETED
+        network.save(update_fields=["state"])
+        for allocation in NumberAllocation.objects.filter(pk__in=[n for n in numbers if n]):
+            inventory_delete(obj=allocation, actor=actor)  # the numbers go back to the pools
+    return network
