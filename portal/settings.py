@@ -284,3 +284,4 @@ if os.environ.get("GPU_HOUR_PRICES"):
     GPU_HOUR_PRICES = {
         str(k): str(v) for k, v in _json.loads(os.environ["GPU_HOUR_PRICES"]).items()
     }
+OPENSM_PARTITIONS_DIR = os.environ.get("OPENSM_PARTITIONS_DIR", str(BASE_DIR / "var" / "opensm"))

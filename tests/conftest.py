@@ -53,6 +53,14 @@ def stripe_peer(tmp_path_factory):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def opensm_dir(tmp_path_factory):
+    """InfiniBand partition files go to a scratch folder, not var/."""
+    path = tmp_path_factory.mktemp("opensm")
+    with override_settings(OPENSM_PARTITIONS_DIR=str(path)):
+        yield path
+
+
+@pytest.fixture(scope="session", autouse=True)
 def isolated_queues():
     """Give this test run its own Celery queue and channel-layer prefix on the shared Redis, so a
     development worker never takes a test's task (and the reverse)."""

@@ -4,6 +4,7 @@ nodes' NICs (a plan pushed to the switches), delete (everything back to the pool
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -139,6 +140,7 @@ def network_attach(
     NetworkAttachment.objects.filter(pk__in=[a.pk for a in adding]).update(
         state=NetworkAttachment.State.ATTACHED
     )
+    ib_partitions_sync(site=network.site)
     return pushes
 
 
@@ -157,6 +159,7 @@ def network_detach(
         NetworkAttachment.objects.filter(pk__in=[a.pk for a in leaving]).update(
             state=NetworkAttachment.State.DETACHED
         )
+        ib_partitions_sync(site=network.site)
     return pushes
 
 
@@ -175,3 +178,30 @@ def network_delete(*, network: TenantNetwork, actor: Actor) -> TenantNetwork:
         for allocation in NumberAllocation.objects.filter(pk__in=[n for n in numbers if n]):
             inventory_delete(obj=allocation, actor=actor)  # the numbers go back to the pools
     return network
+
+
+def ib_partitions_sync(*, site: Site) -> str:
+    """Rewrite the site's OpenSM partitions: each active network's PKey with the InfiniBand
+    port GUIDs of the nodes attached to it."""
+    from django.conf import settings
+
+    from fabric.drivers import opensm
+
+    partitions: dict[str, tuple[int, list[str]]] = {}
+    for network in TenantNetwork.objects.filter(site=site, state="active").select_related("pkey"):
+        if network.pkey is None:
+            continue
+        nodes = NetworkAttachment.objects.filter(
+            network=network, state=NetworkAttachment.State.ATTACHED
+        ).values_list("interface__node", flat=True)
+        guids = NetworkInterface.objects.filter(
+            node__in=nodes, kind=NetworkInterface.Kind.INFINIBAND
+        ).exclude(ib_guid=None)
+        partitions[network.device_name] = (
+            network.pkey.value,
+            list(guids.values_list("ib_guid", flat=True)),
+        )
+    content = opensm.render(partitions)
+    directory = Path(settings.OPENSM_PARTITIONS_DIR)
+    opensm.write(directory / f"{site.name}.partitions.conf", content, directory / "opensm.pid")
+    return content

@@ -133,3 +133,20 @@ def test_numbers_and_prefixes_come_from_the_pools_and_go_back_on_delete(tenant_n
     networks.network_delete(network=first, actor=SYSTEM)
     third = networks.network_create(organization=org, site=site, label="c", actor=SYSTEM)
     assert third.segments.get().vlan.value == vlan  # the VLAN went back and came out again
+
+
+def test_infiniband_partitions_are_written_for_opensm_with_only_valid_values(tmp_path):
+    from fabric.drivers import opensm
+
+    content = opensm.render({"t3n7": (0x105, ["b8ce:f600:0100:0011", "b8ce:f600:0100:0012"])})
+    assert content.splitlines()[1:] == [
+        "Default=0x7fff, ipoib : ALL=full ;",
+        "t3n7=0x0105, ipoib : 0xb8cef60001000011=full, 0xb8cef60001000012=full ;",
+    ]
+    with pytest.raises(safe.UnsafeValue):
+        opensm.render({"t3n7 ;\nevil": (0x105, [])})
+    with pytest.raises(safe.UnsafeValue):
+        opensm.render({"t3n7": (0x105, ["0x1234 ; ALL=full"])})
+    target = tmp_path / "dc1.partitions.conf"
+    assert opensm.write(target, content) is True
+    assert opensm.write(target, content) is False  # unchanged: not rewritten, OpenSM not poked
