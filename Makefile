@@ -51,11 +51,14 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	@touch $@
 
-# Debian packages the tests drive: chromium (browser tests), ssh-keygen (key fingerprints).
+# Debian packages the tests drive: chromium (browser tests), ssh-keygen (key fingerprints),
+# ip/bridge and ping (the network test bed in namespaces).
 system-packages:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v ssh-keygen >/dev/null 2>&1 || missing="$$missing openssh-client"; \
+	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
+	command -v ping >/dev/null 2>&1 || missing="$$missing iputils-ping"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "Installing Debian packages for the tests:$$missing"; \
