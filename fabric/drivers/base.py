@@ -33,6 +33,7 @@ class SwitchDriver(ABC):
     """Renders steps for one vendor's CLI and recognises its errors."""
 
     netmiko_type: str = ""
+    connection_class: type | None = None  # a netmiko class to use instead of ConnectHandler's
     error_patterns: tuple[str, ...] = ()
     config_mode: bool = True  # False: commands are sent one by one outside config mode
 

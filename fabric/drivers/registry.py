@@ -6,11 +6,13 @@ from fabric.drivers.base import SwitchDriver
 from fabric.drivers.eos import AristaEOS
 from fabric.drivers.junos import JuniperJunos
 from fabric.drivers.nxos import CiscoNXOS
+from fabric.drivers.sonic import EnterpriseSONiC
 
 DRIVERS: dict[str, type[SwitchDriver]] = {
     "arista_eos": AristaEOS,
     "cisco_nxos": CiscoNXOS,
     "juniper_junos": JuniperJunos,
+    "dell_sonic": EnterpriseSONiC,
 }
 
 

@@ -62,9 +62,10 @@ def _connect(switch: Switch, driver: SwitchDriver):
         "fast_cli": True,
         "conn_timeout": 10,
     }
+    connect = driver.connection_class or ConnectHandler
     for attempt in range(CONNECT_ATTEMPTS):
         try:
-            return ConnectHandler(**params)
+            return connect(**params)
         except NetmikoAuthenticationException:
             raise
         except TRANSIENT:

@@ -69,7 +69,7 @@ def test_an_arista_attach_renders_the_exact_ordered_commands_and_its_undo():
     assert undo[-1] == "no vrf instance T3N7"
 
 
-@pytest.mark.parametrize("platform", ["arista_eos", "cisco_nxos", "juniper_junos"])
+@pytest.mark.parametrize("platform", ["arista_eos", "cisco_nxos", "juniper_junos", "dell_sonic"])
 def test_every_driver_renders_add_and_remove_for_the_same_intent(platform):
     network = _network(leaf1="xe-0/0/5")
     driver = driver_for(platform)

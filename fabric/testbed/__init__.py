@@ -1,0 +1,1 @@
+"""Test-bed peers that speak real protocols: FakeNOS switches over SSH (``switches``)."""
