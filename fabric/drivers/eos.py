@@ -9,43 +9,38 @@ class AristaEOS(SwitchDriver):
     error_patterns = (r"^% Invalid", r"^% Incomplete", r"^% Ambiguous", r"^% Error", r"^% ")
 
     def network_add(self, network: Network) -> list[str]:
-        lines = [
-            f"vrf instance {network.vrf}",
-            f"ip routing vrf {network.vrf}",
-            "interface Vxlan1",
-            f"vxlan vrf {network.vrf} vni {network.l3vni}",
-        ]
+        vrf = network.vrf
+        lines = [f"vrf instance {vrf}", "exit", f"ip routing vrf {vrf}"]
         for segment in network.segments:
-            lines += [f"vlan {segment.vlan}", f"name {segment.name}"]
-            lines += ["interface Vxlan1", f"vxlan vlan {segment.vlan} vni {segment.l2vni}"]
+            lines += [f"vlan {segment.vlan}", f"name {segment.name}", "exit"]
             if segment.gateway is not None:
                 lines += [
                     f"interface Vlan{segment.vlan}",
-                    f"vrf {network.vrf}",
+                    f"vrf {vrf}",
                     f"ip address virtual {segment.gateway}",
+                    "exit",
                 ]
-        return lines
+        # One Vxlan1 block for every mapping, so the undo finds each line where it was put.
+        lines += ["interface Vxlan1", f"vxlan vrf {vrf} vni {network.l3vni}"]
+        lines += [f"vxlan vlan {s.vlan} vni {s.l2vni}" for s in network.segments]
+        return [*lines, "exit"]
 
     def network_remove(self, network: Network) -> list[str]:
-        lines = []
+        vrf = network.vrf
+        lines = ["interface Vxlan1"]
+        lines += [f"no vxlan vlan {s.vlan} vni {s.l2vni}" for s in reversed(network.segments)]
+        lines += [f"no vxlan vrf {vrf} vni {network.l3vni}", "exit"]
         for segment in reversed(network.segments):
             if segment.gateway is not None:
                 lines.append(f"no interface Vlan{segment.vlan}")
-            lines += ["interface Vxlan1", f"no vxlan vlan {segment.vlan} vni {segment.l2vni}"]
             lines.append(f"no vlan {segment.vlan}")
-        lines += [
-            "interface Vxlan1",
-            f"no vxlan vrf {network.vrf} vni {network.l3vni}",
-            f"no ip routing vrf {network.vrf}",
-            f"no vrf instance {network.vrf}",
-        ]
-        return lines
+        return [*lines, f"no ip routing vrf {vrf}", f"no vrf instance {vrf}"]
 
     def port_add(self, network: Network, segment: Segment, port: Port) -> list[str]:
         lines = [f"interface {port.interface}"]
         if port.node:
             lines.append(f"description {network.name}-{port.node}")
-        return [*lines, f"switchport access vlan {segment.vlan}", "no shutdown"]
+        return [*lines, f"switchport access vlan {segment.vlan}", "no shutdown", "exit"]
 
     def port_remove(self, network: Network, segment: Segment, port: Port) -> list[str]:
         return [
@@ -53,4 +48,5 @@ class AristaEOS(SwitchDriver):
             "no description",
             f"no switchport access vlan {segment.vlan}",
             "shutdown",
+            "exit",
         ]

@@ -9,9 +9,12 @@ class CiscoNXOS(SwitchDriver):
     error_patterns = (r"^% Invalid", r"^% Incomplete", r"^% Ambiguous", r"^ERROR:", r"^% ")
 
     def network_add(self, network: Network) -> list[str]:
-        lines = [f"vrf context {network.vrf}", f"vni {network.l3vni}"]
+        lines = [f"vrf context {network.vrf}", f"vni {network.l3vni}", "exit"]
         for segment in network.segments:
-            lines += [f"vlan {segment.vlan}", f"name {segment.name}", f"vn-segment {segment.l2vni}"]
+            lines += [
+                f"vlan {segment.vlan}", f"name {segment.name}", f"vn-segment {segment.l2vni}",
+                "exit",
+            ]  # fmt: skip
             if segment.gateway is not None:
                 lines += [
                     f"interface Vlan{segment.vlan}",
@@ -19,14 +22,15 @@ class CiscoNXOS(SwitchDriver):
                     f"ip address {segment.gateway}",
                     "fabric forwarding mode anycast-gateway",
                     "no shutdown",
+                    "exit",
                 ]
-            lines += ["interface nve1", f"member vni {segment.l2vni}"]
-        return [*lines, "interface nve1", f"member vni {network.l3vni} associate-vrf"]
+            lines += ["interface nve1", f"member vni {segment.l2vni}", "exit"]
+        return [*lines, "interface nve1", f"member vni {network.l3vni} associate-vrf", "exit"]
 
     def network_remove(self, network: Network) -> list[str]:
-        lines = ["interface nve1", f"no member vni {network.l3vni} associate-vrf"]
+        lines = ["interface nve1", f"no member vni {network.l3vni} associate-vrf", "exit"]
         for segment in reversed(network.segments):
-            lines += ["interface nve1", f"no member vni {segment.l2vni}"]
+            lines += ["interface nve1", f"no member vni {segment.l2vni}", "exit"]
             if segment.gateway is not None:
                 lines.append(f"no interface Vlan{segment.vlan}")
             lines.append(f"no vlan {segment.vlan}")
@@ -36,7 +40,7 @@ class CiscoNXOS(SwitchDriver):
         lines = [f"interface {port.interface}"]
         if port.node:
             lines.append(f"description {network.name}-{port.node}")
-        return [*lines, f"switchport access vlan {segment.vlan}", "no shutdown"]
+        return [*lines, f"switchport access vlan {segment.vlan}", "no shutdown", "exit"]
 
     def port_remove(self, network: Network, segment: Segment, port: Port) -> list[str]:
         return [
@@ -44,4 +48,5 @@ class CiscoNXOS(SwitchDriver):
             "no description",
             f"no switchport access vlan {segment.vlan}",
             "shutdown",
+            "exit",
         ]

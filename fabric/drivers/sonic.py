@@ -25,28 +25,38 @@ class EnterpriseSONiC(SwitchDriver):
 
     def network_add(self, network: Network) -> list[str]:
         vrf = self._vrf(network)
-        lines = [f"ip vrf {vrf}", "interface vxlan vtep1", f"map vni {network.l3vni} vrf {vrf}"]
+        lines = [
+            f"ip vrf {vrf}", "exit",
+            "interface vxlan vtep1", f"map vni {network.l3vni} vrf {vrf}", "exit",
+        ]  # fmt: skip
         for segment in network.segments:
             lines += [f"interface Vlan{segment.vlan}", f"ip vrf forwarding {vrf}"]
             if segment.gateway is not None:
                 lines.append(f"ip anycast-address {segment.gateway}")
-            lines += ["interface vxlan vtep1", f"map vni {segment.l2vni} vlan {segment.vlan}"]
+            lines += [
+                "exit", "interface vxlan vtep1", f"map vni {segment.l2vni} vlan {segment.vlan}",
+                "exit",
+            ]  # fmt: skip
         return lines
 
     def network_remove(self, network: Network) -> list[str]:
         vrf = self._vrf(network)
         lines = []
         for segment in reversed(network.segments):
-            lines += ["interface vxlan vtep1", f"no map vni {segment.l2vni} vlan {segment.vlan}"]
-            lines.append(f"no interface Vlan{segment.vlan}")
-        return [*lines, "interface vxlan vtep1", f"no map vni {network.l3vni} vrf {vrf}",
-                f"no ip vrf {vrf}"]  # fmt: skip
+            lines += [
+                "interface vxlan vtep1", f"no map vni {segment.l2vni} vlan {segment.vlan}",
+                "exit", f"no interface Vlan{segment.vlan}",
+            ]  # fmt: skip
+        return [
+            *lines, "interface vxlan vtep1", f"no map vni {network.l3vni} vrf {vrf}", "exit",
+            f"no ip vrf {vrf}",
+        ]  # fmt: skip
 
     def port_add(self, network: Network, segment: Segment, port: Port) -> list[str]:
         lines = [f"interface {port.interface}"]
         if port.node:
             lines.append(f"description {network.name}-{port.node}")
-        return [*lines, f"switchport access Vlan {segment.vlan}", "no shutdown"]
+        return [*lines, f"switchport access Vlan {segment.vlan}", "no shutdown", "exit"]
 
     def port_remove(self, network: Network, segment: Segment, port: Port) -> list[str]:
         return [
@@ -54,4 +64,5 @@ class EnterpriseSONiC(SwitchDriver):
             "no description",
             "no switchport access Vlan",
             "shutdown",
+            "exit",
         ]

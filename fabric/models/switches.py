@@ -42,7 +42,7 @@ class Switch(models.Model):
     serial = models.CharField(max_length=64, unique=True, null=True, blank=True)
     platform = models.CharField(max_length=32, choices=Platform.choices)
     os_version = models.CharField(max_length=64, blank=True)
-    management_address = InetField(unique=True)
+    management_address = InetField()
     role = models.CharField(max_length=16, choices=Role.choices)
     rail = models.PositiveSmallIntegerField(null=True, blank=True)
     management_port = models.PositiveIntegerField(default=22)
@@ -54,6 +54,9 @@ class Switch(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
+            models.UniqueConstraint(
+                fields=["management_address", "management_port"], name="switch_management_unique"
+            ),
             models.CheckConstraint(
                 condition=Q(rack__isnull=True, rack_position__isnull=True)
                 | Q(rack__isnull=False, rack_position__gte=1),

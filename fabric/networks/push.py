@@ -89,6 +89,7 @@ def _apply(run: SwitchRun) -> SwitchRun:
         run.connection = _connect(run.switch, run.driver)
         for step in run.steps:
             commands = run.driver.render(step)
+            run.applied.append(step)  # a refused step may be half applied: undo it too
             answer = run.driver.send(run.connection, commands)
             run.commands += commands
             run.output.append(answer)
@@ -96,7 +97,6 @@ def _apply(run: SwitchRun) -> SwitchRun:
             if refused:
                 run.error = f"{run.switch.name} refused: {refused}"
                 break
-            run.applied.append(step)
     except Exception as exc:  # every failure ends in the rollback below
         run.error = f"{run.switch.name}: {type(exc).__name__}: {exc}"[:300]
     return run

@@ -400,7 +400,8 @@ class BaseShell:
 
 # Sections that open a sub-mode at the top level of a Cisco-like configuration.
 _TOP_SECTIONS = re.compile(
-    r"^(interface \S+|vlan \d[\d,-]*|vrf (instance|context|definition) \S+|ip vrf (?!forwarding)\S+"
+    r"^(interface \S+( \S+)?|vlan \d[\d,-]*|vrf (instance|context|definition) \S+"
+    r"|ip vrf (?!forwarding)\S+"
     r"|router \S+.*|route-map \S+.*|(ip|ipv6|mac) access-list \S+.*|policy-map \S+.*"
     r"|class-map \S+.*|line \S+.*|evpn|management \S+|spanning-tree mst configuration"
     r"|peer-filter \S+|ip prefix-list \S+ *$)$"

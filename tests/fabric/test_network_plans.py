@@ -44,20 +44,24 @@ def test_an_arista_attach_renders_the_exact_ordered_commands_and_its_undo():
     steps = [Step("network_add", network), Step("port_add", network, network.ports[0])]
     assert driver.render_all(steps) == [
         "vrf instance T3N7",
+        "exit",
         "ip routing vrf T3N7",
-        "interface Vxlan1",
-        "vxlan vrf T3N7 vni 50007",
         "vlan 100",
         "name seg7",
-        "interface Vxlan1",
-        "vxlan vlan 100 vni 10100",
+        "exit",
         "interface Vlan100",
         "vrf T3N7",
         "ip address virtual 10.1.0.1/24",
+        "exit",
+        "interface Vxlan1",
+        "vxlan vrf T3N7 vni 50007",
+        "vxlan vlan 100 vni 10100",
+        "exit",
         "interface Ethernet5",
         "description t3n7-node1",
         "switchport access vlan 100",
         "no shutdown",
+        "exit",
     ]
     undo = driver.render_all([s.inverse() for s in reversed(steps)])
     assert undo[:4] == [

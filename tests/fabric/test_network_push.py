@@ -1,0 +1,128 @@
+"""Pushing tenant networks to real SSH switches (FakeNOS, one per vendor): what the plan says is
+what the devices hold, saved only after every switch succeeded; a refusal anywhere undoes
+everything everywhere."""
+
+import pytest
+
+from fabric.models import NetworkAttachment, NetworkInterface, NetworkPush
+from fabric.networks.push import PushFailed
+from fabric.services import networks
+from fabric.testbed import inventory
+from fabric.testbed.switches import SwitchSpec, start_switches
+from portal.services.audit import Actor
+from tests.portal.factories import member, organization_of
+
+SYSTEM = Actor.system("task")
+VENDORS = ["arista_eos", "cisco_nxos", "juniper_junos", "dell_sonic"]
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def switches(tmp_path_factory):
+    specs = [SwitchSpec(f"{p.split('_')[0]}1", p) for p in VENDORS]
+    with start_switches(specs, state_dir=tmp_path_factory.mktemp("switches")) as running:
+        yield running
+
+
+@pytest.fixture
+def lab(switches):
+    """Fresh device configs and a site with 2 tenant nodes behind each of the 4 leaves."""
+    for device in switches:
+        switches.set_reject(device.name, [])
+    org = organization_of(member())
+    site, nodes = inventory.build(switches=switches, nodes_per_switch=3, organization=org)
+    network = networks.network_create(organization=org, site=site, label="lab", actor=SYSTEM)
+    baseline = {d.name: switches.running_lines(d.name) for d in switches}
+    return org, network, nodes, baseline
+
+
+def _eth0(nodes):
+    return [NetworkInterface.objects.get(node=n, name="eth0") for n in nodes]
+
+
+def _on(switches, name):
+    return "\n".join(switches.running_lines(name))
+
+
+def _tenant_lines(switches, name, network):
+    """Lines on a device that belong to this network: its VRF or its port descriptions (the
+    names carry the network's id, so leftovers of earlier tests never match)."""
+    marks = (network.vrf, f"{network.device_name}-")
+    return [line for line in switches.running_lines(name) if any(m in line for m in marks)]
+
+
+def test_attaching_8_nodes_over_4_vendors_configures_and_saves_every_switch(switches, lab):
+    _, network, nodes, _ = lab
+    eight = [n for n in nodes if not n.name.endswith("-n3")]
+    pushes = networks.network_attach(network=network, interfaces=_eth0(eight), actor=SYSTEM)
+    assert {p.status for p in pushes} == {NetworkPush.Status.APPLIED} and len(pushes) == 4
+    vlan = network.segments.get().vlan.value
+    assert f"vxlan vrf {network.vrf} vni {network.l3vni.value}" in _on(switches, "arista1")
+    assert f"member vni {network.l3vni.value} associate-vrf" in _on(switches, "cisco1")
+    assert f"vlan-id {vlan}" in _on(switches, "juniper1")
+    assert f"switchport access Vlan {vlan}" in _on(switches, "dell1")
+    assert _on(switches, "arista1").count(f"switchport access vlan {vlan}") == 2
+    assert all(switches.state(d.name)["saved"] for d in switches)
+    assert NetworkAttachment.objects.filter(state="attached").count() == 8
+
+
+def test_a_new_node_on_a_carrying_switch_adds_only_its_port_and_the_last_one_removes_the_net(
+    switches, lab
+):
+    _, network, nodes, _ = lab
+    on_arista = [n for n in nodes if n.name.startswith("arista1")]
+    networks.network_attach(network=network, interfaces=_eth0(on_arista[:1]), actor=SYSTEM)
+    (push,) = networks.network_attach(
+        network=network, interfaces=_eth0(on_arista[1:2]), actor=SYSTEM
+    )
+    assert push.commands[0] == "interface Ethernet2" and "vrf instance" not in " ".join(
+        push.commands
+    )
+    networks.network_detach(network=network, interfaces=_eth0(on_arista[:1]), actor=SYSTEM)
+    assert f"vrf instance {network.vrf}" in _on(switches, "arista1")
+    (last,) = networks.network_detach(
+        network=network, interfaces=_eth0(on_arista[1:2]), actor=SYSTEM
+    )
+    assert last.commands[-1] == f"no vrf instance {network.vrf}"
+    assert network.vrf not in _on(switches, "arista1")
+
+
+def test_a_switch_that_refuses_makes_every_switch_undo_and_nothing_is_saved(switches, lab):
+    _, network, nodes, _ = lab
+    switches.set_reject("cisco1", ["switchport access vlan"])
+    startup = {d.name: switches.state(d.name)["startup"] for d in switches}
+    with pytest.raises(PushFailed, match="cisco1 refused: % Error"):
+        networks.network_attach(network=network, interfaces=_eth0(nodes), actor=SYSTEM)
+    for device in switches:  # everything the push applied was undone, and nothing was saved
+        assert _tenant_lines(switches, device.name, network) == [], device.name
+        assert switches.state(device.name)["startup"] == startup[device.name]
+    history = {p.switch.name: p for p in NetworkPush.objects.filter(network=network)}
+    assert history["cisco1"].status == "failed" and "% Error" in history["cisco1"].output
+    assert {p.status for n, p in history.items() if n != "cisco1"} == {"rolled_back"}
+    assert not NetworkAttachment.objects.filter(state="attached").exists()
+    # The NICs are free again: the next attach works once the switch accepts.
+    switches.set_reject("cisco1", [])
+    networks.network_attach(network=network, interfaces=_eth0(nodes[:1]), actor=SYSTEM)
+
+
+def test_a_switch_that_cannot_be_reached_rolls_the_others_back(switches, lab):
+    _, network, nodes, _ = lab
+    network.attachments.all().delete()
+    from fabric.models import Switch
+
+    Switch.objects.filter(name="juniper1").update(management_port=1)
+    with pytest.raises(PushFailed, match="juniper1"):
+        networks.network_attach(network=network, interfaces=_eth0(nodes), actor=SYSTEM)
+    for device in switches:
+        assert _tenant_lines(switches, device.name, network) == [], device.name
+
+
+def test_another_tenants_node_cannot_be_attached(switches, lab):
+    _, network, nodes, _ = lab
+    stranger = organization_of(member())
+    nodes[0].organization = stranger
+    nodes[0].save()
+    from django.core.exceptions import PermissionDenied
+
+    with pytest.raises(PermissionDenied):
+        networks.network_attach(network=network, interfaces=_eth0(nodes[:1]), actor=SYSTEM)
