@@ -75,5 +75,5 @@ class SwitchDriver(ABC):
 
     def send(self, connection, commands: list[str]) -> str:
         if self.config_mode:
-            return connection.send_config_set(commands, cmd_verify=False)
+            return connection.send_config_set(commands)
         return "\n".join(connection.send_command(line) for line in commands)
