@@ -20,6 +20,9 @@ class AristaEOS(SwitchDriver):
                     f"ip address virtual {segment.gateway}",
                     "exit",
                 ]
+        if network.storage is not None:  # the storage leak: routes to storage, none elsewhere
+            leak = network.storage
+            lines.append(f"ip route vrf {vrf} {leak.storage_prefix} egress-vrf {leak.storage_vrf}")
         # One Vxlan1 block for every mapping, so the undo finds each line where it was put.
         lines += ["interface Vxlan1", f"vxlan vrf {vrf} vni {network.l3vni}"]
         lines += [f"vxlan vlan {s.vlan} vni {s.l2vni}" for s in network.segments]
@@ -30,6 +33,11 @@ class AristaEOS(SwitchDriver):
         lines = ["interface Vxlan1"]
         lines += [f"no vxlan vlan {s.vlan} vni {s.l2vni}" for s in reversed(network.segments)]
         lines += [f"no vxlan vrf {vrf} vni {network.l3vni}", "exit"]
+        if network.storage is not None:
+            leak = network.storage
+            lines.append(
+                f"no ip route vrf {vrf} {leak.storage_prefix} egress-vrf {leak.storage_vrf}"
+            )
         for segment in reversed(network.segments):
             if segment.gateway is not None:
                 lines.append(f"no interface Vlan{segment.vlan}")

@@ -14,6 +14,12 @@ class JuniperJunos(SwitchDriver):
             f"set routing-instances {vrf} instance-type vrf",
             f"set routing-instances {vrf} protocols evpn ip-prefix-routes vni {network.l3vni}",
         ]
+        if network.storage is not None:  # the storage leak: a route into the storage table only
+            leak = network.storage
+            lines.append(
+                f"set routing-instances {vrf} routing-options static route "
+                f"{leak.storage_prefix} next-table {leak.storage_vrf}.inet.0"
+            )
         for segment in network.segments:
             lines += [
                 f"set vlans {segment.name} vlan-id {segment.vlan}",

@@ -9,7 +9,11 @@ class CiscoNXOS(SwitchDriver):
     error_patterns = (r"^% Invalid", r"^% Incomplete", r"^% Ambiguous", r"^ERROR:", r"^% ")
 
     def network_add(self, network: Network) -> list[str]:
-        lines = [f"vrf context {network.vrf}", f"vni {network.l3vni}", "exit"]
+        lines = [f"vrf context {network.vrf}", f"vni {network.l3vni}"]
+        if network.storage is not None:  # the storage leak: a route into the storage VRF only
+            leak = network.storage
+            lines.append(f"ip route {leak.storage_prefix} Null0 vrf {leak.storage_vrf}")
+        lines.append("exit")
         for segment in network.segments:
             lines += [
                 f"vlan {segment.vlan}", f"name {segment.name}", f"vn-segment {segment.l2vni}",

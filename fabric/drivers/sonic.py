@@ -29,6 +29,11 @@ class EnterpriseSONiC(SwitchDriver):
             f"ip vrf {vrf}", "exit",
             "interface vxlan vtep1", f"map vni {network.l3vni} vrf {vrf}", "exit",
         ]  # fmt: skip
+        if network.storage is not None:  # the storage leak: a route into the storage VRF only
+            leak = network.storage
+            lines.append(
+                f"ip route vrf {vrf} {leak.storage_prefix} nexthop-vrf Vrf{leak.storage_vrf}"
+            )
         for segment in network.segments:
             lines += [f"interface Vlan{segment.vlan}", f"ip vrf forwarding {vrf}"]
             if segment.gateway is not None:
@@ -47,6 +52,11 @@ class EnterpriseSONiC(SwitchDriver):
                 "interface vxlan vtep1", f"no map vni {segment.l2vni} vlan {segment.vlan}",
                 "exit", f"no interface Vlan{segment.vlan}",
             ]  # fmt: skip
+        if network.storage is not None:
+            leak = network.storage
+            lines.append(
+                f"no ip route vrf {vrf} {leak.storage_prefix} nexthop-vrf Vrf{leak.storage_vrf}"
+            )
         return [
             *lines, "interface vxlan vtep1", f"no map vni {network.l3vni} vrf {vrf}", "exit",
             f"no ip vrf {vrf}",

@@ -9,8 +9,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from fabric.drivers.base import Step
-from fabric.models import NetworkAttachment, Switch, TenantNetwork
-from fabric.networks.intent import Network, Port, Segment
+from fabric.models import NetworkAttachment, Prefix, Switch, TenantNetwork
+from fabric.networks.intent import Network, Port, Segment, StorageLeak
 
 
 def intent(network: TenantNetwork, attachments: Iterable[NetworkAttachment] = ()) -> Network:
@@ -23,8 +23,14 @@ def intent(network: TenantNetwork, attachments: Iterable[NetworkAttachment] = ()
         )
         for segment in network.segments.select_related("vlan", "l2vni")
     )
+    storage = None
+    if network.storage:
+        shared = Prefix.objects.filter(site=network.site_id, role=Prefix.Role.STORAGE).first()
+        if shared is not None:
+            storage = StorageLeak(storage_vrf=shared.vrf, storage_prefix=shared.prefix)
     return Network(
         name=network.device_name,
+        storage=storage,
         vrf=network.vrf,
         l3vni=network.l3vni.value,
         segments=segments,

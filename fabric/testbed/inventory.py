@@ -40,6 +40,7 @@ def build(
     """A site whose leaves are the running devices, with `nodes_per_switch` nodes on each."""
     site = Site.objects.create(name=site_name)
     Prefix.objects.create(site=site, vrf="tenant", prefix="10.210.0.0/16", role="tenant")
+    Prefix.objects.create(site=site, vrf="storage", prefix="10.250.0.0/24", role="storage")
     for kind, first, last in (
         ("vlan", 100, 3999),
         ("vni", 10_000, 99_999),

@@ -58,6 +58,8 @@ def test_attaching_8_nodes_over_4_vendors_configures_and_saves_every_switch(swit
     assert {p.status for p in pushes} == {NetworkPush.Status.APPLIED} and len(pushes) == 4
     vlan = network.segments.get().vlan.value
     assert f"vxlan vrf {network.vrf} vni {network.l3vni.value}" in _on(switches, "arista1")
+    leak = f"ip route vrf {network.vrf} 10.250.0.0/24 egress-vrf storage"
+    assert leak in _on(switches, "arista1")  # the storage leak, and no route to other tenants
     assert f"member vni {network.l3vni.value} associate-vrf" in _on(switches, "cisco1")
     assert f"vlan-id {vlan}" in _on(switches, "juniper1")
     assert f"switchport access Vlan {vlan}" in _on(switches, "dell1")
