@@ -6,6 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 WEB_PORT ?= 8000
 export WEB_PORT
+# The fixed password of the local FakeNOS test switches (fabric/testbed), not a secret.
+export STOREFRONT_TESTBED_SWITCH_PASSWORD ?= fakenos-test-peer
 
 .PHONY: run test install install-test system-packages lint format bench clean
 

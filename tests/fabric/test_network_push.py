@@ -128,3 +128,29 @@ def test_another_tenants_node_cannot_be_attached(switches, lab):
 
     with pytest.raises(PermissionDenied):
         networks.network_attach(network=network, interfaces=_eth0(nodes[:1]), actor=SYSTEM)
+
+
+def test_a_tenant_drives_its_network_through_the_api_and_reads_the_history(client, switches, lab):
+    org, network, nodes, _ = lab
+    owner = org.memberships.get().user
+    client.force_login(owner)
+    names = [n.name for n in nodes if n.name.startswith("arista1")][:2]
+    url = f"/api/v1/networks/{network.pk}"
+    dry = client.post(
+        f"{url}/attach/", {"nodes": names, "dry_run": True}, content_type="application/json"
+    )
+    assert dry.status_code == 200 and dry.json()[0]["status"] == "dry_run"
+    assert network.vrf not in _on(switches, "arista1")  # a dry run sends nothing
+    done = client.post(f"{url}/attach/", {"nodes": names}, content_type="application/json")
+    assert done.status_code == 200 and done.json()[0]["status"] == "applied"
+    assert sorted(client.get(f"{url}/").json()["attached"]) == [f"{n}:eth0" for n in names]
+    history = client.get(f"{url}/history/").json()
+    assert history[0]["switch"] == "arista1" and "switchport access vlan" in history[0]["output"]
+    stranger = member()
+    client.force_login(stranger)
+    assert client.get(f"{url}/").status_code == 404
+    assert (
+        client.post(f"{url}/detach/", {"nodes": names}, content_type="application/json").status_code
+        == 404
+    )
+    assert network.vrf in _on(switches, "arista1")
