@@ -154,3 +154,26 @@ def test_a_tenant_drives_its_network_through_the_api_and_reads_the_history(clien
         == 404
     )
     assert network.vrf in _on(switches, "arista1")
+
+
+def test_what_the_switches_show_is_what_the_plan_said(switches, lab):
+    from netmiko import ConnectHandler
+
+    from fabric.drivers import driver_for
+
+    _, network, nodes, _ = lab
+    on_arista = [n for n in nodes if n.name.startswith("arista1")]
+    (push,) = networks.network_attach(network=network, interfaces=_eth0(on_arista), actor=SYSTEM)
+    connection = ConnectHandler(**switches["arista1"].netmiko())
+    try:
+        shown = [
+            line.strip() for line in connection.send_command("show running-config").splitlines()
+        ]
+        # A line the switch's parser cannot take is answered "% Invalid input", which the
+        # driver recognises as a refusal (and the push would roll back).
+        answer = connection.send_config_set(["vlan 7", "name INVALID-TEST"])
+    finally:
+        connection.disconnect()
+    planned = [c for c in push.commands if c != "exit"]
+    assert [c for c in planned if c not in shown] == []
+    assert driver_for("arista_eos").failed(answer).startswith("% Invalid input")
