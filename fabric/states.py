@@ -1,8 +1,9 @@
-"""The node lifecycle (Ironic/MAAS vocabulary) as a transition table."""
-
-from django.core.exceptions import ValidationError
+"""The node (Ironic/MAAS vocabulary) and allocation lifecycles as transition tables."""
 
 from fabric.models import Allocation, AllocationEvent, AllocationState, Node, NodeEvent, NodeState
+from portal.states import TransitionError, transition
+
+__all__ = ["TransitionError", "allocation_transition", "node_transition"]
 
 S = NodeState
 NODE_TRANSITIONS: dict[str, set[str]] = {
@@ -24,20 +25,10 @@ for _state in NODE_TRANSITIONS:
         NODE_TRANSITIONS[_state].add(S.SUSPECT)
 
 
-class TransitionError(ValidationError):
-    pass
-
-
 def node_transition(*, node: Node, to: str, actor: str, detail: str = "") -> NodeEvent:
-    """Move `node` (locked by the caller) to `to` and record the event."""
-    if to not in NODE_TRANSITIONS[node.state]:
-        raise TransitionError(f"node {node.name} cannot go from {node.state} to {to}")
-    event = NodeEvent.objects.create(
-        node=node, from_state=node.state, to_state=to, actor=actor, detail=detail[:200]
+    return transition(
+        node, to=to, table=NODE_TRANSITIONS, event_model=NodeEvent, actor=actor, detail=detail
     )
-    node.state = to
-    node.save(update_fields=["state", "updated_at"])
-    return event
 
 
 # --- allocations (leases) -------------------------------------------------------------------
@@ -62,15 +53,7 @@ HOLDING = (A.PLACED, A.ACTIVE, A.EXPIRING, A.SWAPPING, A.RECLAIMING)
 def allocation_transition(
     *, allocation: Allocation, to: str, actor: str, detail: str = ""
 ) -> AllocationEvent:
-    """Move `allocation` (locked by the caller) to `to` and record the event."""
-    if to not in ALLOCATION_TRANSITIONS[allocation.state]:
-        raise TransitionError(
-            f"allocation {allocation.pk} cannot go from {allocation.state} to {to}"
-        )
-    event = AllocationEvent.objects.create(
-        allocation=allocation, from_state=allocation.state, to_state=to, actor=actor,
-        detail=detail[:300],
+    return transition(
+        allocation, to=to, table=ALLOCATION_TRANSITIONS, event_model=AllocationEvent,
+        actor=actor, detail=detail,
     )  # fmt: skip
-    allocation.state = to
-    allocation.save(update_fields=["state"])
-    return event

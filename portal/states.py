@@ -1,6 +1,7 @@
 """Lifecycles as transition tables: one function moves an object and writes its event row."""
 
 from django.core.exceptions import ValidationError
+from django.db import models
 
 from portal.models import Job, JobEvent
 from portal.models.jobs import JobState
@@ -17,13 +18,32 @@ class TransitionError(ValidationError):
     pass
 
 
-def job_transition(*, job: Job, to: str, actor: str, detail: str = "") -> JobEvent:
-    """Move `job` (locked by the caller) to state `to` and record the event."""
-    if to not in JOB_TRANSITIONS[job.state]:
-        raise TransitionError(f"job {job.pk} cannot go from {job.state} to {to}")
-    event = JobEvent.objects.create(
-        job=job, from_state=job.state, to_state=to, actor=actor, detail=detail[:200]
+def transition(
+    obj: models.Model,
+    *,
+    to: str,
+    table: dict[str, set[str]],
+    event_model: type[models.Model],
+    actor: str,
+    detail: str = "",
+) -> models.Model:
+    """Move `obj` (locked by the caller) along `table` to `to` and write its event row; the
+    one function every lifecycle (jobs, nodes, allocations) changes state through."""
+    if to not in table[obj.state]:
+        name = obj._meta.verbose_name
+        raise TransitionError(f"{name} {obj.pk} cannot go from {obj.state} to {to}")
+    owner = obj._meta.model_name
+    max_length = event_model._meta.get_field("detail").max_length
+    event = event_model.objects.create(
+        **{owner: obj}, from_state=obj.state, to_state=to, actor=actor, detail=detail[:max_length]
     )
-    job.state = to
-    job.save(update_fields=["state", "updated_at"])
+    obj.state = to
+    fields = ["state", *(["updated_at"] if hasattr(obj, "updated_at") else [])]
+    obj.save(update_fields=fields)
     return event
+
+
+def job_transition(*, job: Job, to: str, actor: str, detail: str = "") -> JobEvent:
+    return transition(
+        job, to=to, table=JOB_TRANSITIONS, event_model=JobEvent, actor=actor, detail=detail
+    )

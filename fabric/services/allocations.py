@@ -72,6 +72,12 @@ def _request(allocation: Allocation) -> Request:
     )
 
 
+def _lock(allocation: Allocation) -> Allocation:
+    """The allocation's model lock, then its row (always in that order)."""
+    lock_model(Allocation.objects.values_list("gpu_model", flat=True).get(pk=allocation.pk))
+    return Allocation.objects.select_for_update().get(pk=allocation.pk)
+
+
 def lock_model(gpu_model: str) -> None:
     """Serialise capacity changes of one GPU model until the transaction ends. Requests for
     different models run in parallel; the exclusion constraint still guards every booking."""
@@ -237,8 +243,7 @@ def allocation_release(
 ) -> Allocation:
     """Give the capacity back now (bookings end; whole nodes return to available)."""
     now = now or timezone.now()
-    lock_model(Allocation.objects.values_list("gpu_model", flat=True).get(pk=allocation.pk))
-    allocation = Allocation.objects.select_for_update().get(pk=allocation.pk)
+    allocation = _lock(allocation)
     if allocation.state in (A.RELEASED, A.CANCELLED, A.FAILED):
         return allocation
     if allocation.state in (A.REQUESTED, A.QUEUED):
@@ -268,8 +273,7 @@ def allocation_extend(
 ) -> Allocation:
     """Move the end of a lease later (None: open-ended) if the capacity is free that long."""
     now = now or timezone.now()
-    lock_model(Allocation.objects.values_list("gpu_model", flat=True).get(pk=allocation.pk))
-    allocation = Allocation.objects.select_for_update().get(pk=allocation.pk)
+    allocation = _lock(allocation)
     if allocation.state not in (A.ACTIVE, A.EXPIRING, A.PLACED):
         raise ValidationError(
             f"A {allocation.get_state_display().lower()} lease cannot be extended."
@@ -306,8 +310,7 @@ def allocation_grow(
 ) -> Allocation:
     """Add whole nodes under the allocation's topology requirement (same leaf, group, ...)."""
     now = now or timezone.now()
-    lock_model(Allocation.objects.values_list("gpu_model", flat=True).get(pk=allocation.pk))
-    allocation = Allocation.objects.select_for_update().get(pk=allocation.pk)
+    allocation = _lock(allocation)
     if allocation.shape != Allocation.Shape.NODE or allocation.state not in (A.ACTIVE, A.PLACED):
         raise ValidationError("Only placed or active whole-node allocations grow.")
     per_node = allocation.gpu_units // allocation.count
@@ -352,8 +355,7 @@ def allocation_shrink(
 ) -> Allocation:
     """Give back `nodes` whole nodes (the most recently added) and keep the rest."""
     now = now or timezone.now()
-    lock_model(Allocation.objects.values_list("gpu_model", flat=True).get(pk=allocation.pk))
-    allocation = Allocation.objects.select_for_update().get(pk=allocation.pk)
+    allocation = _lock(allocation)
     if allocation.shape != Allocation.Shape.NODE or not 0 < nodes < allocation.count:
         raise ValidationError({"nodes": f"Shrink by 1 to {allocation.count - 1} node(s)."})
     held = _nodes_of(allocation)
