@@ -77,3 +77,24 @@ class SwitchDriver(ABC):
         if self.config_mode:
             return connection.send_config_set(commands)
         return "\n".join(connection.send_command(line) for line in commands)
+
+
+class AccessPorts:
+    """Access ports the Cisco-like way (EOS, NX-OS, SONiC): the VLAN keyword differs only."""
+
+    access_vlan = "switchport access vlan"
+
+    def port_add(self, network: Network, segment: Segment, port: Port) -> list[str]:
+        lines = [f"interface {port.interface}"]
+        if port.node:
+            lines.append(f"description {network.name}-{port.node}")
+        return [*lines, f"{self.access_vlan} {segment.vlan}", "no shutdown", "exit"]
+
+    def port_remove(self, network: Network, segment: Segment, port: Port) -> list[str]:
+        return [
+            f"interface {port.interface}",
+            "no description",
+            f"no {self.access_vlan} {segment.vlan}",
+            "shutdown",
+            "exit",
+        ]

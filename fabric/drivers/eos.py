@@ -1,8 +1,8 @@
-from fabric.drivers.base import SwitchDriver
-from fabric.networks.intent import Network, Port, Segment
+from fabric.drivers.base import AccessPorts, SwitchDriver
+from fabric.networks.intent import Network
 
 
-class AristaEOS(SwitchDriver):
+class AristaEOS(AccessPorts, SwitchDriver):
     """Arista EOS: EVPN/VXLAN with Vxlan1, a VRF per tenant, an anycast gateway per VLAN."""
 
     netmiko_type = "arista_eos"
@@ -43,18 +43,3 @@ class AristaEOS(SwitchDriver):
                 lines.append(f"no interface Vlan{segment.vlan}")
             lines.append(f"no vlan {segment.vlan}")
         return [*lines, f"no ip routing vrf {vrf}", f"no vrf instance {vrf}"]
-
-    def port_add(self, network: Network, segment: Segment, port: Port) -> list[str]:
-        lines = [f"interface {port.interface}"]
-        if port.node:
-            lines.append(f"description {network.name}-{port.node}")
-        return [*lines, f"switchport access vlan {segment.vlan}", "no shutdown", "exit"]
-
-    def port_remove(self, network: Network, segment: Segment, port: Port) -> list[str]:
-        return [
-            f"interface {port.interface}",
-            "no description",
-            f"no switchport access vlan {segment.vlan}",
-            "shutdown",
-            "exit",
-        ]

@@ -1,8 +1,8 @@
-from fabric.drivers.base import SwitchDriver
-from fabric.networks.intent import Network, Port, Segment
+from fabric.drivers.base import AccessPorts, SwitchDriver
+from fabric.networks.intent import Network
 
 
-class CiscoNXOS(SwitchDriver):
+class CiscoNXOS(AccessPorts, SwitchDriver):
     """Cisco NX-OS: VXLAN EVPN with nve1, vn-segment per VLAN, anycast gateway SVIs."""
 
     netmiko_type = "cisco_nxos"
@@ -39,18 +39,3 @@ class CiscoNXOS(SwitchDriver):
                 lines.append(f"no interface Vlan{segment.vlan}")
             lines.append(f"no vlan {segment.vlan}")
         return [*lines, f"no vrf context {network.vrf}"]
-
-    def port_add(self, network: Network, segment: Segment, port: Port) -> list[str]:
-        lines = [f"interface {port.interface}"]
-        if port.node:
-            lines.append(f"description {network.name}-{port.node}")
-        return [*lines, f"switchport access vlan {segment.vlan}", "no shutdown", "exit"]
-
-    def port_remove(self, network: Network, segment: Segment, port: Port) -> list[str]:
-        return [
-            f"interface {port.interface}",
-            "no description",
-            f"no switchport access vlan {segment.vlan}",
-            "shutdown",
-            "exit",
-        ]

@@ -1,7 +1,7 @@
 from netmiko.dell.dell_sonic_ssh import DellSonicSSH
 
-from fabric.drivers.base import SwitchDriver
-from fabric.networks.intent import Network, Port, Segment
+from fabric.drivers.base import AccessPorts, SwitchDriver
+from fabric.networks.intent import Network
 
 
 class _SonicConnection(DellSonicSSH):
@@ -12,10 +12,11 @@ class _SonicConnection(DellSonicSSH):
         return super().check_config_mode(check_string=check_string, pattern=pattern)
 
 
-class EnterpriseSONiC(SwitchDriver):
+class EnterpriseSONiC(AccessPorts, SwitchDriver):
     """SONiC (Dell Enterprise SONiC / the sonic-cli): VXLAN with vtep1, VRFs named Vrf*."""
 
     netmiko_type = "dell_sonic"
+    access_vlan = "switchport access Vlan"
     connection_class = _SonicConnection
     error_patterns = (r"^% Error", r"^% Invalid", r"^% Incomplete", r"^%")
 
@@ -61,18 +62,3 @@ class EnterpriseSONiC(SwitchDriver):
             *lines, "interface vxlan vtep1", f"no map vni {network.l3vni} vrf {vrf}", "exit",
             f"no ip vrf {vrf}",
         ]  # fmt: skip
-
-    def port_add(self, network: Network, segment: Segment, port: Port) -> list[str]:
-        lines = [f"interface {port.interface}"]
-        if port.node:
-            lines.append(f"description {network.name}-{port.node}")
-        return [*lines, f"switchport access Vlan {segment.vlan}", "no shutdown", "exit"]
-
-    def port_remove(self, network: Network, segment: Segment, port: Port) -> list[str]:
-        return [
-            f"interface {port.interface}",
-            "no description",
-            "no switchport access Vlan",
-            "shutdown",
-            "exit",
-        ]
