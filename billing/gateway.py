@@ -159,3 +159,35 @@ def webhook_event_construct(*, payload: bytes, signature: str) -> dict:
     except (ValueError, stripe.SignatureVerificationError) as exc:
         raise WebhookSignatureError(str(exc)) from exc
     return event.to_dict()
+
+
+@dataclass(frozen=True)
+class PaymentResult:
+    payment_intent_id: str
+    status: str  # succeeded | requires_action | requires_payment_method | processing | failed
+    error: str = ""
+
+
+def payment_intent_charge(
+    *, customer_id: str, payment_method_id: str, amount_cents: int, currency: str, invoice_id: int
+) -> PaymentResult:
+    """Charge a saved card off-session for one invoice (its id is the idempotency key). A
+    decline is a result, not an exception: the invoice records it."""
+    try:
+        intent = _client().v1.payment_intents.create(
+            params={
+                "amount": amount_cents,
+                "currency": currency,
+                "customer": customer_id,
+                "payment_method": payment_method_id,
+                "off_session": True,
+                "confirm": True,
+                "metadata": {"invoice_id": str(invoice_id)},
+            },
+            options={"idempotency_key": f"invoice-{invoice_id}-payment"},
+        )
+    except stripe.CardError as exc:
+        return PaymentResult("", "failed", exc.user_message or "The card was declined.")
+    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
+        raise PaymentUnavailable("The payment service is unreachable; try again shortly.") from exc
+    return PaymentResult(intent.id, intent.status)

@@ -6,7 +6,7 @@ from django.db.models import Q, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 
-from billing.models import Card, CreditGrant
+from billing.models import Card, CreditGrant, CreditSpend
 from portal.models import Organization
 
 
@@ -30,11 +30,13 @@ def credit_grant_list(*, organization: Organization) -> QuerySet[CreditGrant]:
 
 
 def credit_balance(*, organization: Organization) -> Decimal:
-    """Unexpired prepaid credit. (Spending is recorded by the usage ledger, a later issue.)"""
+    """Unexpired prepaid credit not yet spent on invoices."""
     live = credit_grant_list(organization=organization).filter(
         Q(expires_at=None) | Q(expires_at__gt=timezone.now())
     )
-    return live.aggregate(total=Sum("amount"))["total"] or Decimal("0.00")
+    granted = live.aggregate(total=Sum("amount"))["total"] or Decimal("0.00")
+    spent = CreditSpend.objects.filter(grant__in=live).aggregate(total=Sum("amount"))["total"]
+    return granted - (spent or Decimal("0.00"))
 
 
 def organization_can_pay(*, organization: Organization) -> bool:

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing import gateway
+from billing.invoicing import invoice_payment_settled
 from billing.models import Card, CreditGrant, StripeCustomer, WebhookEvent
 from portal.models import AuditEvent, Membership, Organization
 from portal.permissions import Permission, require
@@ -199,6 +200,13 @@ def webhook_process(*, event_id: int) -> WebhookEvent:
             organization = _organization_for_customer(data.get("id"))
             if organization is not None:
                 cards_sync(organization=organization)
+        elif event.type in ("payment_intent.succeeded", "payment_intent.payment_failed"):
+            error = (data.get("last_payment_error") or {}).get("message", "")
+            invoice_payment_settled(
+                payment_intent_id=data.get("id", ""),
+                succeeded=event.type == "payment_intent.succeeded",
+                error=error,
+            )
         event.processed_at = timezone.now()
         event.save(update_fields=["processed_at"])
     return event

@@ -1,5 +1,17 @@
 from billing.models.cards import Card, StripeCustomer
 from billing.models.credits import CreditGrant
+from billing.models.invoices import CreditSpend, Invoice, InvoiceLine
+from billing.models.ledger import Rate, UsageEvent
 from billing.models.webhooks import WebhookEvent
 
-__all__ = ["Card", "CreditGrant", "StripeCustomer", "WebhookEvent"]
+__all__ = [
+    "Card",
+    "CreditGrant",
+    "CreditSpend",
+    "Invoice",
+    "InvoiceLine",
+    "Rate",
+    "StripeCustomer",
+    "UsageEvent",
+    "WebhookEvent",
+]

@@ -1,0 +1,77 @@
+from django.db import models
+
+
+class Invoice(models.Model):
+    """Our record of what an organization owes for a period: the truth. Stripe only moves the
+    money (one PaymentIntent per invoice, the invoice id as idempotency key)."""
+
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        PAID = "paid", "Paid"
+        PAYMENT_FAILED = "payment_failed", "Payment failed"
+        VOID = "void", "Void"
+
+    organization = models.ForeignKey(
+        "portal.Organization", on_delete=models.PROTECT, related_name="invoices"
+    )
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)
+    currency = models.CharField(max_length=3, default="usd")
+    subtotal = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    credit_applied = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    total_due = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    payment_intent_id = models.CharField(max_length=255, blank=True)
+    payment_attempts = models.PositiveSmallIntegerField(default=0)
+    last_payment_error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-period_start", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "period_start", "period_end"],
+                name="invoice_once_per_period",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"INV-{self.pk:06d}"
+
+
+class InvoiceLine(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    meter = models.CharField(max_length=24)
+    item = models.CharField(max_length=120)
+    quantity = models.DecimalField(max_digits=20, decimal_places=6)
+    unit = models.CharField(max_length=24)
+    units = models.DecimalField(max_digits=20, decimal_places=6)
+    unit_price = models.DecimalField(max_digits=12, decimal_places=6)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.units} {self.unit} of {self.item}: {self.amount}"
+
+
+class CreditSpend(models.Model):
+    """Credit taken from a grant to pay an invoice (grants are spent before the card)."""
+
+    grant = models.ForeignKey(
+        "billing.CreditGrant", on_delete=models.PROTECT, related_name="spends"
+    )
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_spends")
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="credit_spend_positive")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} from grant {self.grant_id} for {self.invoice}"
