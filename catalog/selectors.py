@@ -1,5 +1,9 @@
-from django.db.models import QuerySet
+from decimal import Decimal
 
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from billing.rating import running_cost
 from billing.selectors import organization_can_pay
 from catalog.models import Product
 from catalog.pricing import gpu_hour_price
@@ -38,3 +42,14 @@ def storefront_availability() -> list[dict]:
         entry[row["shape"]] = row["available_now"]
         entry[f"{row['shape']}_next"] = row["next_available_at"]
     return list(by_model.values())
+
+
+def month_to_date_cost(*, organization, now=None) -> Decimal:
+    """What this month has cost so far, live: rated ledger usage plus the running hour."""
+    from catalog.metering import unmetered_cost
+
+    now = now or timezone.now()
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return running_cost(organization=organization, start=start, end=now) + unmetered_cost(
+        organization=organization, now=now
+    )

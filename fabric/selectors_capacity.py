@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from fabric.capacity.engine import PROFILES
 from fabric.capacity.loader import load_snapshot
-from fabric.models import Allocation, Node, NodeState, Quota, Reservation
+from fabric.models import Allocation, AllocationState, Node, NodeState, Quota, Reservation
 from fabric.states import HOLDING
 from portal.models import Organization
 
@@ -74,3 +74,14 @@ def reservation_list(*, organization: Organization) -> QuerySet[Reservation]:
 
 def quota_list(*, organization: Organization) -> QuerySet[Quota]:
     return Quota.objects.filter(organization=organization)
+
+
+def metered_allocations(*, since: datetime) -> QuerySet[Allocation]:
+    """Tenant allocations that became active and were still held after `since`: what GPU time
+    is billed for (a lease that never became active — a failed boot — never appears)."""
+    return (
+        Allocation.objects.filter(reservation=None, events__to_state=AllocationState.ACTIVE)
+        .exclude(released_at__lt=since)
+        .distinct()
+        .select_related("organization")
+    )

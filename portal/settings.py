@@ -186,6 +186,7 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE: dict = {
     "lease-sweep": {"task": "fabric.tasks.lease_sweep", "schedule": 30.0},
+    "meter-usage": {"task": "catalog.tasks.meter", "schedule": 60.0},
 }
 CELERY_TASK_ALWAYS_EAGER = False
 

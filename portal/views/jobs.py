@@ -5,7 +5,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from billing.selectors import card_default
-from catalog.selectors import product_list_public, purchase_blockers, storefront_availability
+from catalog.selectors import (
+    month_to_date_cost,
+    product_list_public,
+    purchase_blockers,
+    storefront_availability,
+)
 from portal import selectors
 from portal.decorators import membership_required
 from portal.models import Job
@@ -39,6 +44,7 @@ def dashboard(request):
             "can_order": has_permission(membership, Permission.ORDER),
             "blockers": purchase_blockers(user=request.user, membership=membership),
             "card": card_default(organization=membership.organization),
+            "month_cost": month_to_date_cost(organization=membership.organization),
             "products": product_list_public(),
             "availability": storefront_availability(),
         },
