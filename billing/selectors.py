@@ -6,7 +6,7 @@ from django.db.models import Q, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 
-from billing.models import Card, CreditGrant, CreditSpend
+from billing.models import Card, CreditGrant, CreditSpend, Suspension
 from portal.models import Organization
 
 
@@ -43,3 +43,7 @@ def organization_can_pay(*, organization: Organization) -> bool:
     return card_default(organization=organization) is not None or (
         credit_balance(organization=organization) > 0
     )
+
+
+def suspension_open(*, organization: Organization):
+    return Suspension.objects.filter(organization=organization, lifted_at=None).first()

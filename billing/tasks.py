@@ -13,3 +13,10 @@ from billing.services import webhook_process as process
 )
 def webhook_process(event_id: int) -> str:
     return process(event_id=event_id).type
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def invoices_run() -> dict:
+    from billing.invoicing import invoices_due
+
+    return invoices_due()

@@ -4,7 +4,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from billing.rating import running_cost
-from billing.selectors import organization_can_pay
+from billing.selectors import organization_can_pay, suspension_open
 from catalog.models import Product
 from catalog.pricing import gpu_hour_price
 from fabric.selectors_capacity import availability
@@ -27,6 +27,9 @@ def purchase_blockers(*, user: User, membership: Membership) -> list[str]:
         blockers.append("Verify your email address.")
     if not organization_can_pay(organization=membership.organization):
         blockers.append("Add a card or get prepaid credit.")
+    suspended = suspension_open(organization=membership.organization)
+    if suspended is not None:
+        blockers.append(f"Ordering is suspended: {suspended.invoice} is unpaid.")
     return blockers
 
 

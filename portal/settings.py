@@ -1,6 +1,7 @@
 """Settings for the storefront, read from environment variables (README.md lists them)."""
 
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
@@ -187,6 +188,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE: dict = {
     "lease-sweep": {"task": "fabric.tasks.lease_sweep", "schedule": 30.0},
     "meter-usage": {"task": "catalog.tasks.meter", "schedule": 60.0},
+    "invoices": {"task": "billing.tasks.invoices_run", "schedule": 3600.0},
 }
 CELERY_TASK_ALWAYS_EAGER = False
 
@@ -286,3 +288,6 @@ if os.environ.get("GPU_HOUR_PRICES"):
         str(k): str(v) for k, v in _json.loads(os.environ["GPU_HOUR_PRICES"]).items()
     }
 OPENSM_PARTITIONS_DIR = os.environ.get("OPENSM_PARTITIONS_DIR", str(BASE_DIR / "var" / "opensm"))
+
+# An invoice is raised early once this much is owed since the last one.
+INVOICE_THRESHOLD = Decimal(os.environ.get("INVOICE_THRESHOLD", "1000"))

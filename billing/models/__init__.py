@@ -1,6 +1,6 @@
 from billing.models.cards import Card, StripeCustomer
 from billing.models.credits import CreditGrant
-from billing.models.invoices import CreditSpend, Invoice, InvoiceLine
+from billing.models.invoices import CreditSpend, Invoice, InvoiceLine, Suspension
 from billing.models.ledger import Rate, UsageEvent
 from billing.models.webhooks import WebhookEvent
 
@@ -12,6 +12,7 @@ __all__ = [
     "InvoiceLine",
     "Rate",
     "StripeCustomer",
+    "Suspension",
     "UsageEvent",
     "WebhookEvent",
 ]

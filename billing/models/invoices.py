@@ -23,6 +23,7 @@ class Invoice(models.Model):
     total_due = models.DecimalField(max_digits=12, decimal_places=2, default=0)
     payment_intent_id = models.CharField(max_length=255, blank=True)
     payment_attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_payment_error = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     paid_at = models.DateTimeField(null=True, blank=True)
@@ -75,3 +76,29 @@ class CreditSpend(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} from grant {self.grant_id} for {self.invoice}"
+
+
+class Suspension(models.Model):
+    """New orders are refused while an organization has an invoice it did not pay after every
+    retry; paying it lifts the suspension."""
+
+    organization = models.ForeignKey(
+        "portal.Organization", on_delete=models.CASCADE, related_name="suspensions"
+    )
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="suspensions")
+    reason = models.CharField(max_length=300)
+    created_at = models.DateTimeField(auto_now_add=True)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization"],
+                condition=models.Q(lifted_at=None),
+                name="suspension_one_open_per_organization",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organization_id} suspended for {self.invoice}"

@@ -128,3 +128,29 @@ def test_a_declined_charge_leaves_the_invoice_failed_with_the_reason():
     assert invoice.state == Invoice.State.PAYMENT_FAILED
     assert "declined" in invoice.last_payment_error
     assert invoice_pay(invoice=invoice).payment_attempts == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_declined_card_is_retried_on_schedule_then_orders_are_suspended_until_paid():
+    from billing.invoicing import invoices_due
+    from catalog.selectors import purchase_blockers
+
+    user = member(verified=True)
+    org = organization_of(user)
+    cardholder.save_card(user.memberships.get(), "4000000000000341")
+    _gpu(org, "allocation:11:a", 3600, start=datetime(2026, 10, 20, tzinfo=UTC))
+    now = datetime(2026, 11, 1, 6, tzinfo=UTC)
+    assert invoices_due(now=now) == {"invoiced": 1, "retried": 0}  # October's invoice
+    invoice = Invoice.objects.get()
+    assert invoice.state == "payment_failed" and invoice.next_attempt_at == now + timedelta(days=1)
+    assert invoices_due(now=now + timedelta(hours=12))["retried"] == 0  # not due yet
+    for days in (1, 4, 9):
+        assert invoices_due(now=now + timedelta(days=days))["retried"] == 1
+    invoice.refresh_from_db()
+    assert invoice.payment_attempts == 4 and invoice.next_attempt_at is None
+    blockers = purchase_blockers(user=user, membership=user.memberships.get())
+    assert f"Ordering is suspended: {invoice} is unpaid." in blockers
+    # A good card and one more try: paid, and the suspension is lifted.
+    cardholder.save_card(user.memberships.get())
+    assert invoice_pay(invoice=invoice).state == "paid"
+    assert purchase_blockers(user=user, membership=user.memberships.get()) == []
