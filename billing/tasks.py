@@ -20,3 +20,10 @@ def invoices_run() -> dict:
     from billing.invoicing import invoices_due
 
     return invoices_due()
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def budgets_run() -> int:
+    from billing.budgets import budgets_run as run
+
+    return run()

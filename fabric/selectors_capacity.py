@@ -85,3 +85,10 @@ def metered_allocations(*, since: datetime) -> QuerySet[Allocation]:
         .distinct()
         .select_related("organization")
     )
+
+
+def holding_allocations(*, organization: Organization) -> QuerySet[Allocation]:
+    """The organization's leases that hold capacity now or later (not reservation holds)."""
+    return Allocation.objects.filter(
+        organization=organization, reservation=None, state__in=HOLDING
+    ).exclude(state=AllocationState.RECLAIMING)

@@ -189,6 +189,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "lease-sweep": {"task": "fabric.tasks.lease_sweep", "schedule": 30.0},
     "meter-usage": {"task": "catalog.tasks.meter", "schedule": 60.0},
     "invoices": {"task": "billing.tasks.invoices_run", "schedule": 3600.0},
+    "budgets": {"task": "billing.tasks.budgets_run", "schedule": 300.0},
 }
 CELERY_TASK_ALWAYS_EAGER = False
 
@@ -291,3 +292,5 @@ OPENSM_PARTITIONS_DIR = os.environ.get("OPENSM_PARTITIONS_DIR", str(BASE_DIR / "
 
 # An invoice is raised early once this much is owed since the last one.
 INVOICE_THRESHOLD = Decimal(os.environ.get("INVOICE_THRESHOLD", "1000"))
+# Bare-metal servers keep running this long after a budget or prepaid balance is used up.
+BARE_METAL_GRACE_SECONDS = int(os.environ.get("BARE_METAL_GRACE_SECONDS", str(2 * 3600)))

@@ -1,3 +1,4 @@
+from billing.models.budgets import Budget
 from billing.models.cards import Card, StripeCustomer
 from billing.models.credits import CreditGrant
 from billing.models.invoices import CreditSpend, Invoice, InvoiceLine, Suspension
@@ -5,6 +6,7 @@ from billing.models.ledger import Rate, UsageEvent
 from billing.models.webhooks import WebhookEvent
 
 __all__ = [
+    "Budget",
     "Card",
     "CreditGrant",
     "CreditSpend",

@@ -431,3 +431,24 @@ def lease_sweep(*, now: datetime | None = None, warning: timedelta = EXPIRY_WARN
         allocation_reclaimed.send(sender=Allocation, allocation=allocation)
         counts["reclaimed"] += 1
     return counts
+
+
+@transaction.atomic
+def allocation_deadline(
+    *, allocation: Allocation, ends_at: datetime, actor: Actor, reason: str = ""
+) -> Allocation:
+    """Bring a lease's end forward (never later): its bookings end at `ends_at`, and the lease
+    sweep warns before it and reclaims at it, as for any lease."""
+    allocation = _lock(allocation)
+    if allocation.state not in (A.PLACED, A.ACTIVE, A.EXPIRING):
+        return allocation
+    if allocation.ends_at is not None and allocation.ends_at <= ends_at:
+        return allocation
+    for booking in allocation.bookings.select_for_update():
+        end = max(ends_at, booking.period.lower)
+        booking.period = DateTimeTZRange(booking.period.lower, end, "[)")
+        booking.save(update_fields=["period"])
+    allocation.ends_at, allocation.warned_at = ends_at, None
+    allocation.detail = reason[:300]
+    allocation.save(update_fields=["ends_at", "warned_at", "detail"])
+    return allocation

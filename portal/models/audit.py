@@ -23,6 +23,7 @@ class AuditEvent(models.Model):
         CARD_REMOVED = "card_removed", "Card removed"
         CARD_DECLINED = "card_declined", "Card declined"
         CREDIT_GRANTED = "credit_granted", "Credit granted"
+        BUDGET_ALERT = "budget_alert", "Budget alert"
 
     class Via(models.TextChoices):
         WEB = "web", "Web"

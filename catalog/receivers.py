@@ -1,0 +1,29 @@
+"""When billing says an organization's budget or prepaid balance is used up, stop what it runs:
+GPUs and notebook slices at once, bare-metal servers after a grace period (their lease end is
+brought forward, so the lease sweep warns and then reclaims)."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.dispatch import receiver
+from django.utils import timezone
+
+from billing.budgets import spending_limit_reached
+from fabric.models import Allocation
+from fabric.selectors_capacity import holding_allocations
+from fabric.services.allocations import allocation_deadline, allocation_release
+from portal.services.audit import Actor
+
+
+@receiver(spending_limit_reached)
+def stop_spending(sender, organization, reason, **kwargs):
+    actor = Actor.system("task")
+    grace = timedelta(seconds=settings.BARE_METAL_GRACE_SECONDS)
+    for allocation in holding_allocations(organization=organization):
+        if allocation.shape == Allocation.Shape.NODE:
+            allocation_deadline(
+                allocation=allocation, ends_at=timezone.now() + grace, actor=actor,
+                reason=f"stopping: {reason}",
+            )  # fmt: skip
+        else:
+            allocation_release(allocation=allocation, actor=actor, reason=f"stopped: {reason}")
