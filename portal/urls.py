@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from billing.urls_invoices import operator_urlpatterns as billing_operator_patterns
 from portal.health import healthz
 from portal.views import audit, jobs, organizations, ssh_keys, tokens
 
@@ -38,6 +39,8 @@ urlpatterns = [
     path("", include((portal_patterns, "portal"))),
     path("accounts/", include("allauth.urls")),
     path("billing/", include("billing.urls")),
+    path("billing/", include("billing.urls_invoices")),
+    path("operator/revenue/", include((billing_operator_patterns, "billing_operator"))),
     path("operator/inventory/", include("fabric.urls_spreadsheets")),
     path("operator/", include("fabric.urls")),
     path("admin/", admin.site.urls),

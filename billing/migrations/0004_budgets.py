@@ -5,25 +5,48 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0003_retries_and_suspension'),
-        ('portal', '0003_budgets'),
+        ("billing", "0003_retries_and_suspension"),
+        ("portal", "0003_budgets"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Budget',
+            name="Budget",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=12)),
-                ('stop_at_limit', models.BooleanField(default=True, help_text='stop running work at 100 %')),
-                ('month', models.DateField(blank=True, help_text='the month the alerts below are for', null=True)),
-                ('alerted_percent', models.PositiveSmallIntegerField(default=0)),
-                ('organization', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='budget', to='portal.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("amount", models.DecimalField(decimal_places=2, max_digits=12)),
+                (
+                    "stop_at_limit",
+                    models.BooleanField(default=True, help_text="stop running work at 100 %"),
+                ),
+                (
+                    "month",
+                    models.DateField(
+                        blank=True, help_text="the month the alerts below are for", null=True
+                    ),
+                ),
+                ("alerted_percent", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "organization",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="budget",
+                        to="portal.organization",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='budget_positive')],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("amount__gt", 0)), name="budget_positive"
+                    )
+                ],
             },
         ),
     ]

@@ -32,10 +32,10 @@ def test_given_many_jobs_then_the_dashboard_uses_a_fixed_number_of_queries(
     user = member()
     JobFactory.create_batch(10, organization=user.memberships.get().organization)
     client.force_login(user)
-    # session, user, membership, switcher, jobs, products, email, card, credit, card shown,
-    # availability (GPU models and lease ends; cached besides), and this month's cost so far
-    # (rated ledger usage and the running hour of active leases)
-    with django_assert_max_num_queries(15):
+    # session, user, membership, switcher, jobs, products, email, card, credit granted and
+    # spent, card shown, availability (GPU models and lease ends; cached besides), and this
+    # month's cost so far (rated ledger usage and the running hour of active leases)
+    with django_assert_max_num_queries(16):
         assert client.get("/dashboard/").status_code == 200
 
 

@@ -1,0 +1,88 @@
+"""Invoice pages for a tenant's billing managers (list, printable detail, CSV) and the
+operators' revenue report. Reads go through billing.reports, scoped to the acting
+organization; each page runs a fixed number of queries at any number of invoices."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from billing import reports
+from portal.decorators import membership_required
+from portal.permissions import Permission
+
+REVENUE_DAYS_DEFAULT = 30
+REVENUE_DAYS_MAX = 366
+
+
+def _csv_download(text: str, filename: str) -> HttpResponse:
+    response = HttpResponse(text, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@membership_required(Permission.MANAGE_BILLING)
+@require_GET
+def invoice_list(request: HttpRequest) -> HttpResponse:
+    organization = request.membership.organization
+    return render(
+        request,
+        "billing/invoice_list.html",
+        {"invoices": reports.invoice_list(organization=organization)},
+    )
+
+
+@membership_required(Permission.MANAGE_BILLING)
+@require_GET
+def invoice_list_csv(request: HttpRequest) -> HttpResponse:
+    organization = request.membership.organization
+    invoices = reports.invoice_list_with_lines(organization=organization)
+    return _csv_download(reports.invoice_csv(invoices), f"invoices-{organization.slug}.csv")
+
+
+@membership_required(Permission.MANAGE_BILLING)
+@require_GET
+def invoice_detail(request: HttpRequest, invoice_id: int) -> HttpResponse:
+    invoice = reports.invoice_get(
+        organization=request.membership.organization, invoice_id=invoice_id
+    )
+    return render(
+        request,
+        "billing/invoice_detail.html",
+        {
+            "invoice": invoice,
+            "lines": reports.invoice_line_views(invoice),
+            "payment_reference": reports.invoice_payment_reference(invoice),
+            "seller": reports.seller(),
+        },
+    )
+
+
+@membership_required(Permission.MANAGE_BILLING)
+@require_GET
+def invoice_csv(request: HttpRequest, invoice_id: int) -> HttpResponse:
+    invoice = reports.invoice_get(
+        organization=request.membership.organization, invoice_id=invoice_id
+    )
+    return _csv_download(reports.invoice_csv([invoice]), f"{invoice}.csv")
+
+
+def _days(raw: str | None) -> int:
+    try:
+        return min(max(int(raw or REVENUE_DAYS_DEFAULT), 1), REVENUE_DAYS_MAX)
+    except ValueError:
+        return REVENUE_DAYS_DEFAULT
+
+
+@staff_member_required
+@require_GET
+def revenue(request: HttpRequest) -> HttpResponse:
+    days = _days(request.GET.get("days"))
+    last = timezone.localdate()
+    report = reports.revenue_report(first=last - timedelta(days=days - 1), last=last)
+    return render(request, "billing/revenue.html", {"days": days, "report": report})
