@@ -4,15 +4,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('portal', '0002_invitations_tokens_ssh_keys_audit'),
+        ("portal", "0002_invitations_tokens_ssh_keys_audit"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditevent',
-            name='action',
-            field=models.CharField(choices=[('signed_in', 'Signed in'), ('sign_in_failed', 'Sign-in failed'), ('organization_created', 'Organization created'), ('member_invited', 'Member invited'), ('invitation_accepted', 'Invitation accepted'), ('invitation_declined', 'Invitation declined'), ('invitation_revoked', 'Invitation revoked'), ('role_changed', 'Role changed'), ('member_removed', 'Member removed'), ('token_created', 'API token created'), ('token_revoked', 'API token revoked'), ('ssh_key_added', 'SSH key added'), ('ssh_key_removed', 'SSH key removed'), ('card_added', 'Card added'), ('card_removed', 'Card removed'), ('card_declined', 'Card declined'), ('credit_granted', 'Credit granted'), ('budget_alert', 'Budget alert')], max_length=32),
+            model_name="auditevent",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("signed_in", "Signed in"),
+                    ("sign_in_failed", "Sign-in failed"),
+                    ("organization_created", "Organization created"),
+                    ("member_invited", "Member invited"),
+                    ("invitation_accepted", "Invitation accepted"),
+                    ("invitation_declined", "Invitation declined"),
+                    ("invitation_revoked", "Invitation revoked"),
+                    ("role_changed", "Role changed"),
+                    ("member_removed", "Member removed"),
+                    ("token_created", "API token created"),
+                    ("token_revoked", "API token revoked"),
+                    ("ssh_key_added", "SSH key added"),
+                    ("ssh_key_removed", "SSH key removed"),
+                    ("card_added", "Card added"),
+                    ("card_removed", "Card removed"),
+                    ("card_declined", "Card declined"),
+                    ("credit_granted", "Credit granted"),
+                    ("budget_alert", "Budget alert"),
+                ],
+                max_length=32,
+            ),
         ),
     ]
