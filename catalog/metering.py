@@ -1,6 +1,7 @@
-"""GPU time into the ledger: every active tenant allocation is metered per clock hour, from the
-moment it became active until it was released, each hour written once (its idempotency key is
-the allocation and the hour). Only closed hours are written; the running hour is estimated."""
+"""GPU time into the ledger: every tenant allocation that became active is metered per clock
+hour from its bookings (each GPU or slice held, to the second), each hour written once (its
+idempotency key is the allocation and the hour). Only closed hours are written; the running
+hour is estimated."""
 
 from __future__ import annotations
 
@@ -23,13 +24,19 @@ def _hour(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
-def _span(allocation: Allocation, now: datetime) -> tuple[datetime, datetime]:
-    end = allocation.released_at or (min(allocation.ends_at, now) if allocation.ends_at else now)
-    return allocation.starts_at, min(end, now)
+def _overlap(period, begin: datetime, stop: datetime) -> float:
+    lower, upper = max(period.lower, begin), min(period.upper or stop, stop)
+    return max((upper - lower).total_seconds(), 0.0)
 
 
-def _gpus(allocation: Allocation) -> Decimal:
-    return Decimal(allocation.gpu_units) / SLICE_UNITS
+def _gpu_seconds(bookings, begin: datetime, stop: datetime) -> Decimal:
+    """GPU-seconds the bookings held inside [begin, stop): a MIG slice counts its share."""
+    total = Decimal(0)
+    for units, period in bookings:
+        seconds = _overlap(period, begin, stop)
+        if seconds:
+            total += Decimal(str(seconds)) * Decimal(units.upper - units.lower) / SLICE_UNITS
+    return total
 
 
 def item_of(allocation: Allocation) -> str:
@@ -37,33 +44,36 @@ def item_of(allocation: Allocation) -> str:
 
 
 def meter_usage(*, now: datetime | None = None) -> int:
-    """Write every closed hour (and the last part-hour of ended leases) not yet written."""
+    """Write every closed hour not yet written. Usage is read from the bookings themselves, so
+    grows, shrinks, extensions and releases are metered to the second."""
     now = now or timezone.now()
     written = 0
     for allocation in metered_allocations(since=now - LOOKBACK):
-        start, end = _span(allocation, now)
-        finished = allocation.released_at is not None or (
-            allocation.ends_at is not None and allocation.ends_at <= now
-        )
+        bookings = list(allocation.bookings.values_list("units", "period"))
+        if not bookings:
+            continue
+        start = min(period.lower for _, period in bookings)
+        ends = [period.upper for _, period in bookings]
+        end = now if None in ends else min(max(ends), now)
         bucket = _hour(start)
         while bucket < end:
-            bucket_end = bucket + HOUR
-            if bucket_end > now and not finished:
+            stop = min(bucket + HOUR, end)
+            if bucket + HOUR > now and end == now:
                 break  # the running hour: written once it closes
-            begin, stop = max(bucket, start), min(bucket_end, end)
-            seconds = Decimal((stop - begin).total_seconds())
-            _, created = usage_record(
-                organization=allocation.organization,
-                idempotency_key=f"allocation:{allocation.pk}:{bucket:%Y-%m-%dT%H}",
-                meter="gpu_seconds",
-                item=item_of(allocation),
-                quantity=seconds * _gpus(allocation),
-                started_at=begin,
-                ended_at=stop,
-                source=f"allocation:{allocation.pk}",
-            )
-            written += created
-            bucket = bucket_end
+            quantity = _gpu_seconds(bookings, bucket, stop)
+            if quantity:
+                _, created = usage_record(
+                    organization=allocation.organization,
+                    idempotency_key=f"allocation:{allocation.pk}:{bucket:%Y-%m-%dT%H}",
+                    meter="gpu_seconds",
+                    item=item_of(allocation),
+                    quantity=quantity,
+                    started_at=max(bucket, start),
+                    ended_at=stop,
+                    source=f"allocation:{allocation.pk}",
+                )
+                written += created
+            bucket += HOUR
     return written
 
 
@@ -74,10 +84,9 @@ def unmetered_cost(*, organization, now: datetime | None = None) -> Decimal:
     for allocation in metered_allocations(since=now).filter(
         organization=organization, released_at=None
     ):
-        start = max(_hour(now), allocation.starts_at)
-        if start >= now:
-            continue
-        price = price_for("gpu_seconds", item_of(allocation))
-        seconds = Decimal((now - start).total_seconds()) * _gpus(allocation)
-        total += seconds / price.unit_quantity * price.price
+        bookings = list(allocation.bookings.values_list("units", "period"))
+        seconds = _gpu_seconds(bookings, _hour(now), now)
+        if seconds:
+            price = price_for("gpu_seconds", item_of(allocation))
+            total += seconds / price.unit_quantity * price.price
     return total.quantize(Decimal("0.01"))

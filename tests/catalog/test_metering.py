@@ -74,3 +74,13 @@ def test_the_running_hour_is_estimated_live(org):
     _node(org)
     # 09:20-09:50 on 8 GPUs at $2.49 an hour
     assert unmetered_cost(organization=org, now=T0 + timedelta(minutes=30)) == Decimal("9.96")
+
+
+def test_a_grown_lease_is_metered_at_each_size_for_the_time_it_had_it(org):
+    from fabric.services.allocations import allocation_grow
+
+    lease = _node(org)  # 1 node (8 GPUs) from 09:20
+    allocation_grow(allocation=lease, nodes=1, actor=SYSTEM, now=T0 + timedelta(minutes=30))
+    assert meter_usage(now=T0 + timedelta(minutes=40)) == 1  # hour 09 closed at 10:00
+    # 09:20-10:00 on the first node, 09:50-10:00 on the second
+    assert _gpu_seconds(org) == 40 * 60 * 8 + 10 * 60 * 8
