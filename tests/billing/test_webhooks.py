@@ -138,3 +138,39 @@ def test_given_events_out_of_order_then_the_state_follows_stripe_not_the_last_ev
     _wait_for(lambda: WebhookEvent.objects.filter(processed_at__isnull=False).count() >= 2)
     assert list(Card.objects.values_list("pk", "is_default")) == [(second.pk, True)]
     assert not Card.objects.filter(pk=first.pk).exists()
+
+
+def test_a_payment_settled_by_webhook_marks_the_invoice_paid(live_stack):
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from billing import gateway
+    from billing.invoicing import invoice_create
+    from billing.ledger import usage_record
+    from billing.models import Invoice
+
+    membership = member().memberships.get()
+    card = cardholder.save_card(membership)
+    start = datetime(2026, 10, 1, tzinfo=UTC)
+    usage_record(
+        organization=membership.organization, idempotency_key="wh:1", meter="gpu_seconds",
+        item="NVIDIA H100 80GB HBM3:gpu", quantity=Decimal(3600), started_at=start,
+        ended_at=start, source="test",
+    )  # fmt: skip
+    invoice = invoice_create(
+        organization=membership.organization, start=start, end=datetime(2026, 11, 1, tzinfo=UTC)
+    )
+    # The charge goes out, but its outcome is left to the webhook (as for a slow payment).
+    result = gateway.payment_intent_charge(
+        customer_id=membership.organization.stripe_customer.stripe_id,
+        payment_method_id=card.stripe_payment_method_id,
+        amount_cents=int(invoice.total_due * 100), currency="usd", invoice_id=invoice.pk,
+    )  # fmt: skip
+    Invoice.objects.filter(pk=invoice.pk).update(payment_intent_id=result.payment_intent_id)
+
+    def paid():
+        invoice.refresh_from_db()
+        return invoice.state == Invoice.State.PAID
+
+    _wait_for(paid)
+    assert WebhookEvent.objects.filter(type="payment_intent.succeeded", processed_at__isnull=False)
