@@ -41,6 +41,7 @@ urlpatterns = [
     path("billing/", include("billing.urls")),
     path("billing/", include("billing.urls_invoices")),
     path("operator/revenue/", include((billing_operator_patterns, "billing_operator"))),
+    path("capacity/", include("catalog.urls")),
     path("operator/inventory/", include("fabric.urls_spreadsheets")),
     path("operator/", include("fabric.urls")),
     path("admin/", admin.site.urls),

@@ -1,0 +1,13 @@
+from django import forms
+
+
+class ReservationForm(forms.Form):
+    gpu_model = forms.ChoiceField(choices=())
+    count = forms.IntegerField(min_value=1, max_value=4096, initial=8)
+    starts_at = forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    ends_at = forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    weekly_occurrences = forms.IntegerField(min_value=1, max_value=52, initial=1)
+
+    def __init__(self, *args, gpu_models: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["gpu_model"].choices = [(m, m) for m in gpu_models]

@@ -1,0 +1,7 @@
+from django.urls import path
+
+from catalog import views
+
+app_name = "catalog"
+
+urlpatterns = [path("", views.capacity, name="capacity")]
