@@ -2,7 +2,7 @@ from django import forms
 
 
 class ReservationForm(forms.Form):
-    gpu_model = forms.ChoiceField(choices=())
+    gpu_model = forms.ChoiceField(label="GPU model", choices=())
     count = forms.IntegerField(min_value=1, max_value=4096, initial=8)
     starts_at = forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     ends_at = forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))

@@ -59,7 +59,7 @@ def build(
         for n in range(1, nodes_per_switch + 1):
             node = Node.objects.create(
                 name=f"{device.name}-n{n}", serial=f"LAB-{device.name}-{n}", vendor="lab",
-                model="lab", node_type="lab", gpu_model="LAB GPU", site=site,
+                model="lab", node_type="lab", gpu_model="", site=site,  # not for sale
                 state=NodeState.ALLOCATED if organization else NodeState.AVAILABLE,
                 organization=organization,
             )  # fmt: skip
