@@ -174,7 +174,8 @@ def webhook_receive(*, payload: bytes, signature: str) -> tuple[WebhookEvent, bo
 
 def _organization_for_customer(customer_id: str | None) -> Organization | None:
     found = StripeCustomer.objects.select_related("organization").filter(stripe_id=customer_id)
-    return found.first().organization if found.exists() else None
+    customer = found.first()
+    return customer.organization if customer else None
 
 
 @transaction.atomic

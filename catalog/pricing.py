@@ -1,13 +1,14 @@
-"""List prices per GPU-hour, until the rating engine of the billing work replaces them."""
+"""Prices the storefront quotes, read from billing's rates (so an operator's Rate rows and
+the list prices in settings apply to quotes and invoices alike)."""
 
 from decimal import Decimal
 
-from django.conf import settings
+from billing.rating import HOUR, price_for
 
 
-def gpu_hour_price(gpu_model: str) -> Decimal:
-    prices = settings.GPU_HOUR_PRICES
-    return Decimal(str(prices.get(gpu_model, prices.get("*", "2.00"))))
+def gpu_hour_price(gpu_model: str, shape: str = "gpu") -> Decimal:
+    price = price_for("gpu_seconds", f"{gpu_model}:{shape}")
+    return (price.price * HOUR / price.unit_quantity).quantize(Decimal("0.01"))
 
 
 def quote(gpu_model: str, gpu_hours: float) -> Decimal:

@@ -67,3 +67,12 @@ def node_list(*, site: str = "", state: str = "", gpu_model: str = "", search: s
             | Q(gpus__uuid=search)
         ).distinct()
     return nodes.order_by("name")
+
+
+def drift_list_open() -> QuerySet[m.Drift]:
+    """Open drift findings (operator data about the fleet: no organization scope)."""
+    return (
+        m.Drift.objects.filter(resolved_at=None)
+        .select_related("node", "node__site")
+        .order_by("node__name", "kind", "subject")
+    )

@@ -33,7 +33,7 @@ def fleet(request):
             "states": states,
             "summary": summary,
             "total_gpus": sum(r["total"] for r in summary),
-            "open_drift": m.Drift.objects.filter(resolved_at=None).count(),
+            "open_drift": selectors.drift_list_open().count(),
         },
     )
 
@@ -117,10 +117,7 @@ def switch_list(request):
 
 @staff_member_required
 def drift_list(request):
-    drifts = m.Drift.objects.filter(resolved_at=None).select_related("node", "node__site")
-    page = Paginator(drifts.order_by("node__name", "kind"), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    page = Paginator(selectors.drift_list_open(), PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "fabric/drift_list.html", {"page": page})
 
 

@@ -65,8 +65,6 @@ class InventoryViewSet(viewsets.ModelViewSet):
             inventory_delete(obj=instance, actor=Actor.from_request(self.request))
         except IntegrityError as error:
             raise ValidationError({"detail": f"Still referenced: {error}"}) from error
-        except m.Node.DoesNotExist:  # pragma: no cover - concurrent delete
-            pass
 
 
 def _viewset(model, serializer, *, fields=(), search=(), ordering=(), related=(), prefetch=()):
