@@ -191,3 +191,33 @@ def payment_intent_charge(
     except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
         raise PaymentUnavailable("The payment service is unreachable; try again shortly.") from exc
     return PaymentResult(intent.id, intent.status)
+
+
+def payment_authorize(
+    *, customer_id: str, payment_method_id: str, amount_cents: int, currency: str, key: str
+) -> str:
+    """Check that the saved card can pay `amount_cents` now: place a hold off-session and
+    release it at once. Raises PaymentError on a decline. `key` makes a retry the same hold."""
+    try:
+        intent = _client().v1.payment_intents.create(
+            params={
+                "amount": amount_cents,
+                "currency": currency,
+                "customer": customer_id,
+                "payment_method": payment_method_id,
+                "off_session": True,
+                "confirm": True,
+                "capture_method": "manual",
+                "metadata": {"authorization": key},
+            },
+            options={"idempotency_key": f"{key}-hold"},
+        )
+    except stripe.CardError as exc:
+        raise PaymentError(exc.user_message or "Your card was declined.") from exc
+    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
+        raise PaymentUnavailable("The payment service is unreachable; try again shortly.") from exc
+    if intent.status not in ("requires_capture", "canceled"):
+        raise PaymentError(f"Your card could not be authorized (it answered {intent.status}).")
+    if intent.status == "requires_capture":
+        _call(_client().v1.payment_intents.cancel, intent.id)
+    return intent.id

@@ -158,6 +158,26 @@ def credit_grant(
 # --- webhooks ------------------------------------------------------------------------------------
 
 
+def purchase_authorize(*, organization: Organization, amount: Decimal, key: str) -> str:
+    """May the organization start spending `amount` (an hour of what it orders)? Prepaid credit
+    that covers it is enough; otherwise the default card must accept a hold for it, released at
+    once. Returns how it was authorized; raises gateway.PaymentError (a decline: the message is
+    for the customer) or gateway.PaymentUnavailable (try again)."""
+    from billing.selectors import card_default, credit_balance
+
+    if credit_balance(organization=organization) >= amount:
+        return "covered by prepaid credit"
+    card = card_default(organization=organization)
+    customer = StripeCustomer.objects.filter(organization=organization).first()
+    if card is None or customer is None:
+        raise gateway.PaymentError("Add a card or get prepaid credit to order.")
+    gateway.payment_authorize(
+        customer_id=customer.stripe_id, payment_method_id=card.stripe_payment_method_id,
+        amount_cents=max(int(amount * 100), 50), currency="usd", key=key,
+    )  # fmt: skip
+    return f"{card.brand} ending {card.last4} authorized for ${amount}"
+
+
 def webhook_receive(*, payload: bytes, signature: str) -> tuple[WebhookEvent, bool]:
     """Verify and store an event once; (event, is_new). Processing is queued on commit."""
     from billing.tasks import webhook_process

@@ -11,3 +11,15 @@ class ReservationForm(forms.Form):
     def __init__(self, *args, gpu_models: list[str], **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["gpu_model"].choices = [(m, m) for m in gpu_models]
+
+
+class BareMetalOrderForm(forms.Form):
+    gpu_model = forms.ChoiceField(label="GPU model", choices=())
+    nodes = forms.IntegerField(label="Servers", min_value=1, max_value=64, initial=1)
+    topology = forms.ChoiceField(label="Placement", choices=())
+
+    def __init__(self, *args, gpu_models: list[str], topologies, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["gpu_model"].choices = [(m, m) for m in gpu_models]
+        self.fields["topology"].choices = topologies
+        self.fields["topology"].initial = "any"

@@ -11,7 +11,11 @@ from django.utils import timezone
 from billing.budgets import spending_limit_reached
 from fabric.models import Allocation
 from fabric.selectors_capacity import holding_allocations
-from fabric.services.allocations import allocation_deadline, allocation_release
+from fabric.services.allocations import (
+    allocation_deadline,
+    allocation_reclaimed,
+    allocation_release,
+)
 from portal.services.audit import Actor
 
 
@@ -27,3 +31,14 @@ def stop_spending(sender, organization, reason, **kwargs):
             )  # fmt: skip
         else:
             allocation_release(allocation=allocation, actor=actor, reason=f"stopped: {reason}")
+
+
+@receiver(allocation_reclaimed)
+def stop_order_of_reclaimed_lease(sender, allocation, **kwargs):
+    """A lease ended (its time, or a spending limit's grace): the order on it stops."""
+    from catalog.models import Order
+    from catalog.services.orders import order_terminate
+
+    order = Order.objects.filter(allocation=allocation).first()
+    if order is not None:
+        order_terminate(order=order, actor=Actor.system("task"))

@@ -1,9 +1,37 @@
 from celery import shared_task
+from django.conf import settings
 from django.db import OperationalError
 
+from billing.gateway import PaymentUnavailable
 from catalog.metering import meter_usage
+from catalog.offerings.base import StepTransient
+from catalog.services import orders
+from fabric.power.base import PowerTransient
+
+TRANSIENT = (StepTransient, PowerTransient, PaymentUnavailable, OperationalError)
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
 def meter() -> int:
     return meter_usage()
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def order_advance(self, order_id: int) -> str:
+    """One step of an order; the step enqueues the next. A transient failure is retried with
+    backoff; past ORDER_STEP_RETRIES it fails the order (which then compensates)."""
+    try:
+        return orders.order_advance_run(order_id=order_id)
+    except TRANSIENT as exc:
+        if self.request.retries >= settings.ORDER_STEP_RETRIES:
+            orders.order_fail(
+                order_id=order_id, message=f"{exc} (gave up after {self.request.retries} retries)"
+            )
+            return "failed"
+        countdown = min(settings.ORDER_RETRY_BASE_SECONDS * 2**self.request.retries, 60)
+        raise self.retry(exc=exc, countdown=countdown) from exc
+
+
+@shared_task(acks_late=True)
+def orders_resume() -> int:
+    return orders.orders_resume(stalled_seconds=settings.ORDER_STALL_SECONDS)

@@ -76,3 +76,42 @@ def drift_list_open() -> QuerySet[m.Drift]:
         .select_related("node", "node__site")
         .order_by("node__name", "kind", "subject")
     )
+
+
+def allocation_nodes(*, allocation_id: int) -> list[m.Node]:
+    """The servers an allocation holds now."""
+    return list(
+        m.Node.objects.filter(bookings__allocation_id=allocation_id)
+        .select_related("site")
+        .distinct()
+        .order_by("name")
+    )
+
+
+def unattached_interfaces(*, network: m.TenantNetwork, nodes: list[m.Node]) -> list:
+    """The nodes' Ethernet NICs that are cabled to a switch and not yet on `network` (a NIC
+    whose push never finished counts as not yet on it)."""
+    live = m.NetworkAttachment.objects.filter(network=network, state="attached").values_list(
+        "interface_id", flat=True
+    )
+    return list(
+        m.NetworkInterface.objects.filter(
+            node__in=nodes, kind=m.NetworkInterface.Kind.ETHERNET, cable_end__isnull=False
+        )
+        .exclude(pk__in=live)
+        .select_related("node")
+        .order_by("node__name", "name")
+    )
+
+
+def node_addresses(*, network: m.TenantNetwork) -> dict[int, str]:
+    """Each attached node's first address on the network."""
+    addresses: dict[int, str] = {}
+    for node_id, address in (
+        m.NetworkAttachment.objects.filter(network=network, state="attached")
+        .order_by("pk")
+        .values_list("interface__node_id", "address")
+    ):
+        if address is not None:
+            addresses.setdefault(node_id, str(address).split("/")[0])
+    return addresses

@@ -29,6 +29,18 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
     SECRET_KEY = "insecure-development-key-set-DJANGO_SECRET_KEY-in-production"  # noqa: S105
+# Fernet keys for secrets kept in the database (BMC passwords); the first one encrypts, any
+# decrypts (rotation). Development derives one from SECRET_KEY.
+SECRETS_KEYS = env_list("STOREFRONT_SECRETS_KEYS", "")
+if not SECRETS_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured("STOREFRONT_SECRETS_KEYS must be set when DJANGO_DEBUG is off")
+    import base64 as _b64
+    import hashlib as _hashlib
+
+    SECRETS_KEYS = [
+        _b64.urlsafe_b64encode(_hashlib.sha256(f"secrets:{SECRET_KEY}".encode()).digest()).decode()
+    ]
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 
@@ -190,6 +202,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "meter-usage": {"task": "catalog.tasks.meter", "schedule": 60.0},
     "invoices": {"task": "billing.tasks.invoices_run", "schedule": 3600.0},
     "budgets": {"task": "billing.tasks.budgets_run", "schedule": 300.0},
+    "orders-resume": {"task": "catalog.tasks.orders_resume", "schedule": 60.0},
 }
 CELERY_TASK_ALWAYS_EAGER = False
 
@@ -294,3 +307,13 @@ OPENSM_PARTITIONS_DIR = os.environ.get("OPENSM_PARTITIONS_DIR", str(BASE_DIR / "
 INVOICE_THRESHOLD = Decimal(os.environ.get("INVOICE_THRESHOLD", "1000"))
 # Bare-metal servers keep running this long after a budget or prepaid balance is used up.
 BARE_METAL_GRACE_SECONDS = int(os.environ.get("BARE_METAL_GRACE_SECONDS", str(2 * 3600)))
+
+# Orders: how often a waiting step looks again, how long a BMC may take to power a server on,
+# how many times a transient failure is retried (backoff doubles from the base), and when a
+# silent order is re-kicked by the resume sweep.
+ORDER_POWER_POLL_SECONDS = float(os.environ.get("ORDER_POWER_POLL_SECONDS", "1"))
+ORDER_QUEUE_POLL_SECONDS = float(os.environ.get("ORDER_QUEUE_POLL_SECONDS", "10"))
+ORDER_POWER_TIMEOUT_SECONDS = int(os.environ.get("ORDER_POWER_TIMEOUT_SECONDS", "300"))
+ORDER_STEP_RETRIES = int(os.environ.get("ORDER_STEP_RETRIES", "5"))
+ORDER_RETRY_BASE_SECONDS = float(os.environ.get("ORDER_RETRY_BASE_SECONDS", "2"))
+ORDER_STALL_SECONDS = int(os.environ.get("ORDER_STALL_SECONDS", "120"))

@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from billing.urls_invoices import operator_urlpatterns as billing_operator_patterns
+from catalog.urls_orders import metadata_urlpatterns
 from portal.health import healthz
 from portal.views import audit, jobs, organizations, ssh_keys, tokens
 
@@ -42,6 +43,8 @@ urlpatterns = [
     path("billing/", include("billing.urls_invoices")),
     path("operator/revenue/", include((billing_operator_patterns, "billing_operator"))),
     path("capacity/", include("catalog.urls")),
+    path("orders/", include("catalog.urls_orders")),
+    path("metadata/", include((metadata_urlpatterns, "metadata"))),
     path("operator/inventory/", include("fabric.urls_spreadsheets")),
     path("operator/", include("fabric.urls")),
     path("admin/", admin.site.urls),

@@ -30,6 +30,8 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 QUEUE_PREFIX = f"test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+SWITCH_VENDORS = ["arista_eos", "cisco_nxos", "juniper_junos", "dell_sonic"]
+BMC_POOL = 160
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -77,6 +79,31 @@ def isolated_queues():
     celery_app.conf.task_default_queue = previous
 
 
+@pytest.fixture(scope="session")
+def switches(tmp_path_factory):
+    """One FakeNOS switch per vendor over real SSH, shared by the network and order tests."""
+    from fabric.testbed.switches import SwitchSpec, start_switches
+
+    specs = [SwitchSpec(f"{p.split('_')[0]}1", p) for p in SWITCH_VENDORS]
+    with start_switches(specs, state_dir=tmp_path_factory.mktemp("switches")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def bmc_emulator(tmp_path_factory):
+    """The sushy-tools Redfish emulator with a pool of powered-off systems; each test takes
+    fresh ones (bmcs.take), so a power change still pending from an earlier test never lands
+    on a later one."""
+    from fabric.testbed import bmcs
+
+    emulator = bmcs.start(
+        names=[f"pool-{n}" for n in range(BMC_POOL)], port=embedded.free_port(),
+        directory=tmp_path_factory.mktemp("bmc"), password=uuid.uuid4().hex,
+    )  # fmt: skip
+    yield emulator
+    emulator.stop()
+
+
 @pytest.fixture(autouse=True)
 def fresh_cache():
     """Each test gets its own key prefix on the shared Redis cache, so counters such as sign-in
@@ -105,6 +132,10 @@ def live_stack(django_db_setup, django_db_blocker, isolated_queues, stripe_peer,
         "REDIS_URL": settings.REDIS_URL,
         "STOREFRONT_QUEUE_PREFIX": isolated_queues,
         "SELF_CHECK_STEP_SECONDS": "0.4",
+        # Orders: poll BMCs often and give up on a dead peer after two quick retries.
+        "ORDER_POWER_POLL_SECONDS": "0.5",
+        "ORDER_STEP_RETRIES": "2",
+        "ORDER_RETRY_BASE_SECONDS": "0.3",
         "DJANGO_DEBUG": "1",
         "PYTHONUNBUFFERED": "1",
     }

@@ -7,6 +7,7 @@ from catalog.api.capacity import (
     QuotaViewSet,
     ReservationViewSet,
 )
+from catalog.api.orders import OrderViewSet
 from catalog.api.views import ProductViewSet
 
 router = DefaultRouter(trailing_slash=True)
@@ -14,6 +15,7 @@ router.register("products", ProductViewSet, basename="product")
 router.register("capacity/allocations", AllocationViewSet, basename="allocation")
 router.register("capacity/reservations", ReservationViewSet, basename="reservation")
 router.register("capacity/quotas", QuotaViewSet, basename="quota")
+router.register("orders", OrderViewSet, basename="order")
 
 urlpatterns = [
     path("capacity/availability/", AvailabilityView.as_view(), name="capacity-availability"),

@@ -1,3 +1,4 @@
+from catalog.models.orders import Order, OrderEvent, OrderNode, OrderState, OrderStep
 from catalog.models.products import Product
 
-__all__ = ["Product"]
+__all__ = ["Order", "OrderEvent", "OrderNode", "OrderState", "OrderStep", "Product"]

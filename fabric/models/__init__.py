@@ -1,4 +1,5 @@
 from fabric.models.agent import Drift, NodeReport
+from fabric.models.bmc import Bmc
 from fabric.models.cables import Cable, CableEnd
 from fabric.models.capacity import (
     Allocation,
@@ -21,6 +22,7 @@ __all__ = [
     "Allocation",
     "AllocationEvent",
     "AllocationState",
+    "Bmc",
     "Cable",
     "CableEnd",
     "ChangeRecord",

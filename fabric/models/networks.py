@@ -98,12 +98,18 @@ class NetworkAttachment(models.Model):
         "fabric.Allocation", on_delete=models.SET_NULL, null=True, blank=True,
         related_name="attachments",
     )  # fmt: skip
+    address = InetField(null=True, blank=True, help_text="the NIC's address on the segment")
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["pk"]
         constraints = [
+            models.UniqueConstraint(
+                fields=["segment", "address"],
+                condition=Q(state__in=["pending", "attached"]),
+                name="attachment_one_live_per_address",
+            ),
             models.UniqueConstraint(
                 fields=["interface"],
                 condition=Q(state__in=["pending", "attached"]),

@@ -111,6 +111,12 @@ def network_attach(
     """Put NICs of the tenant's nodes on the network's segment. Returns the pushes (the plan,
     for a dry run). On any switch failure everything is undone and PushFailed raised."""
     segment = network.segments.order_by("pk").first()
+    # A NIC left pending by a push that never finished (a worker killed mid-push) is pushed
+    # again: the commands are idempotent on the switches.
+    unfinished = {
+        a.interface_id: a
+        for a in network.attachments.filter(state=NetworkAttachment.State.PENDING)
+    }
     adding = []
     for interface in interfaces:
         if interface.node.organization_id != network.organization_id:
@@ -118,11 +124,19 @@ def network_attach(
         if interface.kind != NetworkInterface.Kind.ETHERNET:
             raise ValidationError(f"{interface} is InfiniBand: it joins the partition, not a VLAN.")
         adding.append(
-            NetworkAttachment(
+            unfinished.get(interface.pk)
+            or NetworkAttachment(
                 network=network, segment=segment, interface=interface, port=_port_of(interface)
             )
         )
     live = _live(network)
+    taken = {a.address for a in [*live, *unfinished.values()]} | {segment.gateway}
+    free = (h for h in ipaddress.ip_network(segment.prefix).hosts() if h not in taken)
+    for attachment in adding:
+        if attachment.address is None:
+            attachment.address = next(free, None)
+        if attachment.address is None:
+            raise ValidationError(f"Segment {segment.prefix} has no free address left.")
     intent = planner.intent(network)
     steps = planner.plan_attach(intent, adding, live)
     if dry_run:

@@ -35,9 +35,15 @@ PORT_NAMES = {
 
 @transaction.atomic
 def build(
-    *, switches: RunningSwitches, nodes_per_switch: int, site_name: str = "lab", organization=None
+    *,
+    switches: RunningSwitches,
+    nodes_per_switch: int,
+    site_name: str = "lab",
+    organization=None,
+    gpu_model: str = "",
 ) -> tuple[Site, list[Node]]:
-    """A site whose leaves are the running devices, with `nodes_per_switch` nodes on each."""
+    """A site whose leaves are the running devices, with `nodes_per_switch` nodes on each.
+    Their GPU model is empty (not for sale) unless `gpu_model` names one."""
     site = Site.objects.create(name=site_name)
     Prefix.objects.create(site=site, vrf="tenant", prefix="10.210.0.0/16", role="tenant")
     Prefix.objects.create(site=site, vrf="storage", prefix="10.250.0.0/24", role="storage")
@@ -59,13 +65,13 @@ def build(
         for n in range(1, nodes_per_switch + 1):
             node = Node.objects.create(
                 name=f"{device.name}-n{n}", serial=f"LAB-{device.name}-{n}", vendor="lab",
-                model="lab", node_type="lab", gpu_model="", site=site,  # not for sale
+                model="lab", node_type="lab", gpu_model=gpu_model, site=site,
                 state=NodeState.ALLOCATED if organization else NodeState.AVAILABLE,
                 organization=organization,
             )  # fmt: skip
             GPU.objects.create(
                 node=node, index=0, uuid=f"GPU-00000000-0000-0000-0000-{node.pk:012d}",
-                model="LAB GPU", memory_mb=1, pci_bus_id="00000000:18:00.0",
+                model=gpu_model or "LAB GPU", memory_mb=1, pci_bus_id="00000000:18:00.0",
             )  # fmt: skip
             nic = NetworkInterface.objects.create(
                 node=node, name="eth0", mac=f"02:fe:00:00:{node.pk // 256:02x}:{node.pk % 256:02x}"

@@ -8,20 +8,11 @@ from fabric.models import NetworkAttachment, NetworkInterface, NetworkPush
 from fabric.networks.push import PushFailed
 from fabric.services import networks
 from fabric.testbed import inventory
-from fabric.testbed.switches import SwitchSpec, start_switches
 from portal.services.audit import Actor
 from tests.portal.factories import member, organization_of
 
 SYSTEM = Actor.system("task")
-VENDORS = ["arista_eos", "cisco_nxos", "juniper_junos", "dell_sonic"]
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module")
-def switches(tmp_path_factory):
-    specs = [SwitchSpec(f"{p.split('_')[0]}1", p) for p in VENDORS]
-    with start_switches(specs, state_dir=tmp_path_factory.mktemp("switches")) as running:
-        yield running
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand
 from billing.selectors import credit_grant_list
 from billing.services import credit_grant
 from catalog.models import Product
-from catalog.services import product_upsert
+from catalog.services.products import product_upsert
 from fabric.models import Node
 from fabric.services.fleet import fleet_generate
 from portal.models import User

@@ -1,0 +1,15 @@
+"""Offerings as plug-ins: one module per kind of product, registered by Product.kind."""
+
+from __future__ import annotations
+
+from catalog.offerings.base import Offering
+
+
+def offering_for(kind: str) -> Offering:
+    from catalog.offerings.bare_metal import BareMetal
+
+    registry: dict[str, type[Offering]] = {BareMetal.kind: BareMetal}
+    try:
+        return registry[kind]()
+    except KeyError:
+        raise LookupError(f"Nothing can fulfil {kind!r} orders yet.") from None

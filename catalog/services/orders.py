@@ -1,0 +1,291 @@
+"""Orders: place (gate, validate, quote), advance one step at a time (each step a Celery task
+chained from the last), terminate, fail with compensation. Steps come from the order's
+offering (catalog.offerings); this module owns the lifecycle, the progress rows, the live
+events and the money (authorization before anything is built, billing from ready to end)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from billing import gateway
+from billing.services import purchase_authorize
+from catalog import realtime
+from catalog.models import Order, OrderEvent, OrderState, OrderStep, Product
+from catalog.offerings import offering_for
+from catalog.offerings.base import Advance, StepFatal, Wait
+from catalog.selectors import purchase_blockers
+from catalog.states import BEFORE_READY, TERMINAL, order_transition
+from portal.models import Membership
+from portal.services.audit import Actor, audit_record
+
+S = OrderState
+LOCK_CLASS = 0x4F52  # "OR": the advisory-lock namespace of orders
+
+
+def _enqueue_on_commit(order_id: int, countdown: float = 0) -> None:
+    def send() -> None:
+        from catalog.tasks import order_advance
+
+        order_advance.apply_async((order_id,), countdown=countdown or None)
+
+    transaction.on_commit(send)
+
+
+# --- placing --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def order_place(*, membership: Membership, product: Product, spec: dict, actor: Actor) -> Order:
+    """Check the tenant may buy, validate and quote the spec, and start the recipe."""
+    blockers = purchase_blockers(user=membership.user, membership=membership)
+    if blockers:
+        raise PermissionDenied(" ".join(blockers))
+    if not product.is_active:
+        raise ValidationError({"product": f"{product.name} is not for sale."})
+    offering = offering_for(product.kind)
+    clean = offering.clean_spec(spec)
+    order = Order.objects.create(
+        organization=membership.organization, created_by=membership.user, product=product,
+        offering=offering.kind, spec=clean, hourly_quote=offering.hourly_price(clean),
+        message="Order placed.",
+    )  # fmt: skip
+    OrderStep.objects.bulk_create(
+        OrderStep(order=order, key=step.key, label=step.label, position=index)
+        for index, step in enumerate(offering.steps)
+    )
+    OrderEvent.objects.create(order=order, to_state=S.PLACED, actor=actor.label)
+    audit_record(
+        actor=actor, organization=membership.organization, action="order.place",
+        target=str(order), detail={"product": product.slug, **clean},
+    )  # fmt: skip
+    _publish_on_commit(order)
+    _enqueue_on_commit(order.pk)
+    return order
+
+
+# --- progress -------------------------------------------------------------------------------
+
+
+def _publish_on_commit(order: Order) -> None:
+    transaction.on_commit(lambda: realtime.order_publish(order_id=order.pk))
+
+
+def order_step_progress(*, order: Order, key: str, progress: int, detail: str) -> None:
+    """A step reports how far it got (shown live on the order page)."""
+    now = timezone.now()
+    with transaction.atomic():
+        step = OrderStep.objects.select_for_update().get(order=order, key=key)
+        step.state = OrderStep.State.RUNNING
+        step.started_at = step.started_at or now
+        step.progress = max(step.progress, min(int(progress), 99))
+        step.detail = detail[:300]
+        step.save(update_fields=["state", "started_at", "progress", "detail"])
+        Order.objects.filter(pk=order.pk).update(message=detail[:300], updated_at=now)
+        _publish_on_commit(order)
+
+
+def _steps_move(order: Order, to: str, detail: str) -> None:
+    """Mark the steps before the one `to` runs in done, and that one running."""
+    offering = offering_for(order.offering)
+    now = timezone.now()
+    keys = [step.key for step in offering.steps]
+    current = offering.step_for(to)
+    upto = keys.index(current.key) if current else len(keys)
+    for step in OrderStep.objects.select_for_update().filter(order=order):
+        index = keys.index(step.key)
+        if index < upto and step.state != OrderStep.State.DONE:
+            step.state, step.progress = OrderStep.State.DONE, 100
+            step.started_at = step.started_at or now
+            step.finished_at = now
+            if index == upto - 1 and detail:
+                step.detail = detail[:300]
+            step.save()
+        elif index == upto and step.state == OrderStep.State.PENDING:
+            step.state, step.started_at = OrderStep.State.RUNNING, now
+            step.save(update_fields=["state", "started_at"])
+
+
+# --- advancing ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _runner(order_id: int) -> Iterator[bool]:
+    """One runner per order at a time, across workers: a session advisory lock, which
+    PostgreSQL frees by itself if the worker dies mid-step."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_CLASS, order_id])
+        got = cursor.fetchone()[0]
+    try:
+        yield got
+    finally:
+        if got:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_CLASS, order_id])
+
+
+MESSAGES = {
+    S.AUTHORIZED: "Payment authorized; asking for capacity.",
+    S.QUEUED: "Capacity requested.",
+    S.ALLOCATING: "Servers allocated.",
+    S.NETWORKING: "Building your private network on the switches.",
+    S.POWERING: "Powering on the servers through their BMCs.",
+    S.LAUNCHING: "Checking the servers are up.",
+    S.READY: "Ready: handing over.",
+    S.ACTIVE: "Running. Connect with the ssh commands below.",
+}
+
+
+def order_advance_run(*, order_id: int) -> str:
+    """Run the step for the order's state once. Returns what happened. Transient errors
+    propagate (the task retries them); StepFatal fails the order and compensates."""
+    with _runner(order_id) as mine:
+        if not mine:
+            return "busy"  # another worker runs this order now and will chain the next step
+        order = Order.objects.select_related("organization", "allocation", "network").get(
+            pk=order_id
+        )
+        if order.state in (S.STOPPING, *TERMINAL):
+            return _cleanup(order) if order.cleaned_up_at is None else "done"
+        if order.state == S.ACTIVE:
+            return "active"
+        Order.objects.filter(pk=order.pk).update(updated_at=timezone.now())
+        offering = offering_for(order.offering)
+        try:
+            result = _authorize(order) if order.state == S.PLACED else offering.run(order)
+        except StepFatal as exc:
+            order_fail(order_id=order.pk, message=str(exc))
+            return "failed"
+        return _apply(order, result)
+
+
+def _authorize(order: Order) -> Advance:
+    try:
+        how = purchase_authorize(
+            organization=order.organization, amount=order.hourly_quote, key=f"order-{order.pk}"
+        )
+    except gateway.PaymentError as exc:
+        raise StepFatal(f"Payment was not authorized: {exc}") from exc
+    return Advance(S.AUTHORIZED, how)
+
+
+def _apply(order: Order, result: Advance | Wait) -> str:
+    if isinstance(result, Wait):
+        _enqueue_on_commit(order.pk, countdown=result.seconds)  # no transaction: sent now
+        return "waiting"
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        if locked.state != order.state:
+            _enqueue_on_commit(order.pk)  # stopped or failed meanwhile: compensate next
+            return "superseded"
+        order_transition(
+            order=locked, to=result.to, actor="task:order_advance", detail=result.detail
+        )
+        locked.message = MESSAGES.get(result.to, "")
+        if result.to == S.READY:
+            locked.ready_at = timezone.now()  # billing starts here
+        locked.save(update_fields=["message", "ready_at", "updated_at"])
+        _steps_move(locked, result.to, result.detail)
+        _publish_on_commit(locked)
+        if result.to != S.ACTIVE:
+            _enqueue_on_commit(locked.pk)
+    return result.to
+
+
+# --- ending ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def order_terminate(*, order: Order, actor: Actor) -> Order:
+    """The tenant ends the order: before it is ready that is a cancellation (nothing charged);
+    after, a stop (billing ends now). Compensation runs in the background."""
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    if order.state in (S.STOPPING, *TERMINAL):
+        return order
+    now = timezone.now()
+    if order.state in BEFORE_READY:
+        order_transition(order=order, to=S.CANCELLED, actor=actor.label, detail="cancelled")
+        order.message = "Cancelled. Releasing what was set up; nothing is charged."
+    else:
+        order_transition(order=order, to=S.STOPPING, actor=actor.label, detail="terminate")
+        order.ended_at = now
+        order.message = "Terminating: powering off, detaching networks, releasing servers."
+    order.save(update_fields=["message", "ended_at", "updated_at"])
+    audit_record(
+        actor=actor, organization=order.organization, action="order.terminate", target=str(order)
+    )
+    _publish_on_commit(order)
+    _enqueue_on_commit(order.pk)
+    return order
+
+
+@transaction.atomic
+def order_fail(*, order_id: int, message: str) -> Order:
+    """End the order as failed with a message for the tenant; compensation follows."""
+    order = Order.objects.select_for_update().get(pk=order_id)
+    if order.state in TERMINAL:
+        if order.cleaned_up_at is None:
+            order.message = f"{order.message} Cleanup: {message}"[:300]
+            order.save(update_fields=["message", "updated_at"])
+        return order
+    failed_step = offering_for(order.offering).step_for(order.state)
+    order_transition(order=order, to=S.FAILED, actor="task:order_advance", detail=message)
+    order.message = message[:300]
+    if order.ready_at and not order.ended_at:
+        order.ended_at = timezone.now()
+    order.save(update_fields=["message", "ended_at", "updated_at"])
+    if failed_step:
+        OrderStep.objects.filter(order=order, key=failed_step.key).update(
+            state=OrderStep.State.FAILED, detail=message[:300], finished_at=timezone.now()
+        )
+    OrderStep.objects.filter(order=order, state=OrderStep.State.PENDING).update(
+        state=OrderStep.State.SKIPPED
+    )
+    _publish_on_commit(order)
+    _enqueue_on_commit(order.pk)
+    return order
+
+
+def _cleanup(order: Order) -> str:
+    """Give back power, network and capacity; record the final usage. Runs again after a
+    crash until it completes (each part checks what is already done)."""
+    from catalog.metering import meter_allocation
+
+    notes = offering_for(order.offering).teardown(order)
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        locked.cleaned_up_at = timezone.now()
+        fields = ["cleaned_up_at", "updated_at"]
+        if locked.state == S.STOPPING:
+            order_transition(order=locked, to=S.TERMINATED, actor="task:order_advance")
+            locked.message = "Terminated. " + " ".join(notes)
+            fields.append("message")
+            OrderStep.objects.filter(order=locked).exclude(state=OrderStep.State.DONE).update(
+                state=OrderStep.State.SKIPPED
+            )
+        elif notes:
+            locked.message = f"{locked.message} {' '.join(notes)}"[:300]
+            fields.append("message")
+        locked.save(update_fields=fields)
+        _publish_on_commit(locked)
+    if order.allocation_id:
+        meter_allocation(allocation_id=order.allocation_id)
+    return "cleaned up"
+
+
+def orders_resume(*, stalled_seconds: float) -> int:
+    """Re-kick orders whose chain broke (a lost message, a worker gone past its retries):
+    working orders untouched for `stalled_seconds`, and ended ones not yet cleaned up."""
+    from catalog.tasks import order_advance
+
+    since = timezone.now() - timezone.timedelta(seconds=stalled_seconds)
+    working = Order.objects.exclude(state__in=(S.ACTIVE, *TERMINAL, S.STOPPING))
+    ended = Order.objects.filter(state__in=(S.STOPPING, *TERMINAL), cleaned_up_at=None)
+    ids = list((working | ended).filter(updated_at__lt=since).values_list("pk", flat=True)[:500])
+    for order_id in ids:
+        order_advance.delay(order_id)
+    return len(ids)

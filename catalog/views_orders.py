@@ -1,0 +1,101 @@
+"""Order pages: place an order (quote first, then confirm), follow it live, terminate it; and
+the per-node metadata a booting server fetches."""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from catalog.forms import BareMetalOrderForm
+from catalog.metadata import meta_data, metadata_node, user_data
+from catalog.models import Product
+from catalog.offerings import offering_for
+from catalog.selectors import purchase_blockers, storefront_availability
+from catalog.selectors_orders import order_get, order_list, order_snapshot
+from catalog.services.orders import order_place, order_terminate
+from fabric.models import Allocation
+from portal.decorators import membership_required
+from portal.permissions import Permission, has_permission
+from portal.services.audit import Actor
+
+
+@membership_required(Permission.VIEW)
+def order_index(request):
+    return render(
+        request,
+        "catalog/order_list.html",
+        {"orders": order_list(membership=request.membership)[:100]},
+    )
+
+
+@membership_required(Permission.ORDER)
+def order_new(request, slug: str):
+    product = get_object_or_404(Product, slug=slug, is_active=True)
+    if product.kind != Product.Kind.BARE_METAL:
+        raise Http404("This product is not ordered here yet.")
+    availability = storefront_availability()
+    form = BareMetalOrderForm(
+        request.POST or None,
+        gpu_models=[row["gpu_model"] for row in availability],
+        topologies=Allocation.Topology.choices,
+    )
+    quote = None
+    blockers = purchase_blockers(user=request.user, membership=request.membership)
+    if request.method == "POST" and form.is_valid():
+        offering = offering_for(product.kind)
+        try:
+            spec = offering.clean_spec(form.cleaned_data)
+            quote = offering.hourly_price(spec)
+            if request.POST.get("confirm") == str(quote):
+                order = order_place(
+                    membership=request.membership, product=product, spec=spec,
+                    actor=Actor.from_request(request),
+                )  # fmt: skip
+                return redirect("orders:detail", order_id=order.pk)
+        except ValidationError as error:
+            for field, errors in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+            quote = None
+        except PermissionDenied as denied:
+            messages.error(request, str(denied))
+    return render(
+        request,
+        "catalog/order_new.html",
+        {
+            "product": product, "form": form, "quote": quote, "blockers": blockers,
+            "availability": availability,
+        },
+    )  # fmt: skip
+
+
+@membership_required(Permission.VIEW)
+def order_detail(request, order_id: int):
+    order = order_get(membership=request.membership, order_id=order_id)
+    return render(
+        request,
+        "catalog/order_detail.html",
+        {
+            "order": order,
+            "snapshot": order_snapshot(order),
+            "can_order": has_permission(request.membership, Permission.ORDER),
+        },
+    )
+
+
+@membership_required(Permission.ORDER)
+@require_POST
+def order_terminate_view(request, order_id: int):
+    order = order_get(membership=request.membership, order_id=order_id)
+    order_terminate(order=order, actor=Actor.from_request(request))
+    messages.info(request, f"{order} is being terminated.")
+    return redirect("orders:detail", order_id=order.pk)
+
+
+@require_GET
+def metadata(request, token: str, document: str):
+    node = metadata_node(token)
+    if node is None:
+        raise Http404("No such node.")
+    body = meta_data(node) if document == "meta-data" else user_data(node)
+    return HttpResponse(body, content_type="text/plain; charset=utf-8")

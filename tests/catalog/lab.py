@@ -1,0 +1,42 @@
+"""A bare-metal lab for order tests: servers of a sellable GPU model cabled to the FakeNOS
+leaves, each with a BMC on the Redfish emulator, and the bare-metal product."""
+
+import itertools
+import uuid
+from decimal import Decimal
+
+from billing.models import CreditGrant
+from catalog.services.products import product_upsert
+from fabric.services.power import bmc_set
+from fabric.testbed import bmcs, inventory
+from tests.portal.factories import member, organization_of
+
+GPU_MODEL = "NVIDIA L40S"
+_pool = itertools.count()
+
+
+def bare_metal_lab(*, switches, emulator, nodes_per_switch: int = 1, gpu_model: str = GPU_MODEL):
+    for device in switches:
+        switches.set_reject(device.name, [])
+    site, nodes = inventory.build(
+        switches=switches, nodes_per_switch=nodes_per_switch, gpu_model=gpu_model,
+        site_name=f"lab-{uuid.uuid4().hex[:6]}",
+    )  # fmt: skip
+    for node in nodes:
+        bmc_set(
+            node=node, url=emulator.url, system_id=emulator.system_id(f"pool-{next(_pool)}"),
+            username=bmcs.USERNAME, password=emulator.password,
+        )  # fmt: skip
+    product = product_upsert(
+        slug="bare-metal", name="Bare-metal GPU servers", kind="bare_metal",
+        summary="Whole servers, your OS, your network.",
+    )  # fmt: skip
+    return site, nodes, product
+
+
+def customer(credit: str | None = "500"):
+    """An owner with a verified address in a fresh organization, with prepaid credit."""
+    user = member(verified=True)
+    if credit:
+        CreditGrant.objects.create(organization=organization_of(user), amount=Decimal(credit))
+    return user
