@@ -114,8 +114,7 @@ def network_attach(
     # A NIC left pending by a push that never finished (a worker killed mid-push) is pushed
     # again: the commands are idempotent on the switches.
     unfinished = {
-        a.interface_id: a
-        for a in network.attachments.filter(state=NetworkAttachment.State.PENDING)
+        a.interface_id: a for a in network.attachments.filter(state=NetworkAttachment.State.PENDING)
     }
     adding = []
     for interface in interfaces:

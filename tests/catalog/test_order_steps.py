@@ -40,7 +40,7 @@ def place(user, product, nodes=2):
 def test_given_servers_and_credit_when_the_order_runs_then_they_are_on_networked_and_handed_over(
     switches, bmc_emulator
 ):
-    _, nodes, product = bare_metal_lab(switches=switches, emulator=bmc_emulator)
+    _, _, product = bare_metal_lab(switches=switches, emulator=bmc_emulator)
     user = customer()
     order = place(user, product)
     assert order.hourly_quote > 0 and order.state == S.PLACED
@@ -70,9 +70,8 @@ def test_given_servers_and_credit_when_the_order_runs_then_they_are_on_networked
     order.allocation.refresh_from_db()
     assert order.allocation.state == AllocationState.RELEASED
     assert not NetworkAttachment.objects.filter(network=order.network, state="attached").exists()
-    assert set(Node.objects.filter(pk__in=[h.pk for h in held]).values_list("state", flat=True)) == {
-        NodeState.AVAILABLE
-    }
+    states = Node.objects.filter(pk__in=[h.pk for h in held]).values_list("state", flat=True)
+    assert set(states) == {NodeState.AVAILABLE}
     usage = UsageEvent.objects.filter(source=f"allocation:{order.allocation_id}")
     billed = sum(e.quantity for e in usage)
     window = (order.ended_at - order.ready_at).total_seconds()
