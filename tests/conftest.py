@@ -14,6 +14,7 @@ from django.db import connection
 from django.test import override_settings
 
 from portal import embedded, localstripe, stack
+from fabric.testbed.switches import PASSWORD as SWITCH_PASSWORD
 from portal.celery import app as celery_app
 
 # Sync Playwright runs an event loop in the test thread; Django refuses ORM calls there unless told.
@@ -138,6 +139,7 @@ def live_stack(django_db_setup, django_db_blocker, isolated_queues, stripe_peer,
         "ORDER_RETRY_BASE_SECONDS": "0.3",
         "DJANGO_DEBUG": "1",
         "PYTHONUNBUFFERED": "1",
+        "STOREFRONT_TESTBED_SWITCH_PASSWORD": SWITCH_PASSWORD,
     }
     with contextlib.ExitStack() as processes:
         url, web, worker = stack.web_and_worker(

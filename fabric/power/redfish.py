@@ -15,7 +15,8 @@ class Redfish(PowerDriver):
                 self.access.url,
                 auth=sushy.auth.BasicAuth(self.access.username, self.access.password),
                 verify=self.access.verify_tls,
-                server_side_retries=0,
+                server_side_retries=1,  # our tasks retry, with backoff
+                server_side_retries_delay=0.1,
                 read_timeout=self.timeout,
                 connect_timeout=min(self.timeout, 5),
             )
