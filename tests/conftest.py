@@ -13,8 +13,8 @@ from django.conf import settings
 from django.db import connection
 from django.test import override_settings
 
-from portal import embedded, localstripe, stack
 from fabric.testbed.switches import PASSWORD as SWITCH_PASSWORD
+from portal import embedded, localstripe, stack
 from portal.celery import app as celery_app
 
 # Sync Playwright runs an event loop in the test thread; Django refuses ORM calls there unless told.

@@ -127,7 +127,7 @@ def test_given_a_worker_killed_in_the_middle_of_a_step_then_another_run_complete
     """A worker of its own (prefork, one child) on a queue of its own; its child is killed with
     SIGKILL while it pushes the network. acks_late + reject_on_worker_lost put the message back,
     a new child runs the step again, and the order ends ready with each NIC attached once."""
-    _, nodes, product = bare_metal_lab(switches=switches, emulator=bmc_emulator)
+    _, _nodes, product = bare_metal_lab(switches=switches, emulator=bmc_emulator)
     queue = f"kill-{uuid.uuid4().hex[:8]}"
     env = {**live_stack.env, "STOREFRONT_QUEUE_PREFIX": queue}
     previous = celery_app.conf.task_default_queue
