@@ -15,6 +15,7 @@ from catalog.selectors import purchase_blockers, storefront_availability
 from catalog.selectors_orders import order_get, order_list, order_snapshot
 from catalog.services.orders import order_place, order_terminate
 from fabric.models import Allocation
+from fabric.selectors import bare_metal_models
 from portal.decorators import membership_required
 from portal.permissions import Permission, has_permission
 from portal.services.audit import Actor
@@ -35,6 +36,8 @@ def order_new(request, slug: str):
     if product.kind != Product.Kind.BARE_METAL:
         raise Http404("This product is not ordered here yet.")
     availability = storefront_availability()
+    offered = set(bare_metal_models())
+    availability = [row for row in availability if row["gpu_model"] in offered]
     form = BareMetalOrderForm(
         request.POST or None,
         gpu_models=[row["gpu_model"] for row in availability],

@@ -115,3 +115,14 @@ def node_addresses(*, network: m.TenantNetwork) -> dict[int, str]:
         if address is not None:
             addresses.setdefault(node_id, str(address).split("/")[0])
     return addresses
+
+
+def bare_metal_models() -> list[str]:
+    """GPU models with servers whose power the platform controls (a BMC on record)."""
+    return list(
+        m.Node.objects.filter(bmc__isnull=False)
+        .exclude(gpu_model="")
+        .order_by("gpu_model")
+        .values_list("gpu_model", flat=True)
+        .distinct()
+    )

@@ -69,6 +69,8 @@ class BareMetal(Offering):
             errors["topology"] = f"Choose one of {', '.join(Allocation.Topology.values)}."
         if not gpu_model:
             errors["gpu_model"] = "Choose a GPU model."
+        elif gpu_model not in fabric_nodes.bare_metal_models():
+            errors["gpu_model"] = f"{gpu_model} servers are not offered as bare metal."
         else:
             try:
                 gpus_per_node(gpu_model)

@@ -52,8 +52,10 @@ class Redfish(PowerDriver):
                 system.set_system_boot_options(
                     target=sushy.BootSource.PXE, enabled=sushy.BootSourceOverrideEnabled.ONCE
                 )
-            if str(system.power_state.value).lower() != ON:
-                system.reset_system(sushy.ResetType.ON)
+            # A server already on (a previous tenant's power-off not done yet) is restarted:
+            # the network boot only happens on a boot.
+            on = str(system.power_state.value).lower() == ON
+            system.reset_system(sushy.ResetType.FORCE_RESTART if on else sushy.ResetType.ON)
         except sx.SushyError as exc:
             raise self._error(exc) from exc
 

@@ -19,10 +19,10 @@ from portal.services.audit import Actor
 
 DEMO_PRODUCTS = [
     (
-        "bare-metal-h100",
-        "Bare-metal H100 servers",
+        "bare-metal",
+        "Bare-metal GPU servers",
         Product.Kind.BARE_METAL,
-        "Whole 8×H100 nodes with InfiniBand, your OS, your network, billed by the second.",
+        "Whole GPU servers on your own network, powered on for you, billed by the second.",
     ),
     (
         "jupyter-notebook",
