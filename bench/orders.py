@@ -86,9 +86,9 @@ def run(rounds: int) -> int:
 
     queue = f"bench-{uuid.uuid4().hex[:6]}"
     celery_app.conf.task_default_queue = queue
-    parts = urlsplit(settings.DATABASE_URL)
+    scratch = urlsplit(settings.DATABASE_URL)._replace(path="/" + connection.settings_dict["NAME"])
     env = {
-        **os.environ, "DATABASE_URL": urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"])),
+        **os.environ, "DATABASE_URL": urlunsplit(scratch),
         "REDIS_URL": settings.REDIS_URL, "STOREFRONT_QUEUE_PREFIX": queue, "DJANGO_DEBUG": "1",
         "STOREFRONT_TESTBED_SWITCH_PASSWORD": PASSWORD, "ORDER_POWER_POLL_SECONDS": "0.25",
     }  # fmt: skip

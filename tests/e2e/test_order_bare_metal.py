@@ -30,7 +30,7 @@ WATCH_STEPS = """
 def test_given_a_customer_with_a_card_when_ordering_two_servers_then_they_come_up_live_and_end(
     live_stack, page, switches, bmc_emulator
 ):
-    _, nodes, _ = bare_metal_lab(switches=switches, emulator=bmc_emulator)
+    bare_metal_lab(switches=switches, emulator=bmc_emulator)
     user = customer(credit=None)
     cardholder.save_card(user.memberships.get())
 
