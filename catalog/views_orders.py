@@ -36,11 +36,11 @@ def order_new(request, slug: str):
     if product.kind != Product.Kind.BARE_METAL:
         raise Http404("This product is not ordered here yet.")
     availability = storefront_availability()
-    offered = set(bare_metal_models())
+    offered = bare_metal_models()  # a model with nothing free may still be ordered: it queues
     availability = [row for row in availability if row["gpu_model"] in offered]
     form = BareMetalOrderForm(
         request.POST or None,
-        gpu_models=[row["gpu_model"] for row in availability],
+        gpu_models=offered,
         topologies=Allocation.Topology.choices,
     )
     quote = None
@@ -57,7 +57,8 @@ def order_new(request, slug: str):
                 )  # fmt: skip
                 return redirect("orders:detail", order_id=order.pk)
         except ValidationError as error:
-            for field, errors in error.message_dict.items():
+            fields = error.message_dict if hasattr(error, "error_dict") else {None: error.messages}
+            for field, errors in fields.items():
                 form.add_error(field if field in form.fields else None, errors)
             quote = None
         except PermissionDenied as denied:

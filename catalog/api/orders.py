@@ -69,7 +69,10 @@ class OrderViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         except DjangoPermissionDenied as denied:
             raise PermissionDenied(str(denied)) from denied
         except DjangoValidationError as error:
-            raise ValidationError(error.message_dict) from error
+            detail = (
+                error.message_dict if hasattr(error, "error_dict") else {"detail": error.messages}
+            )
+            raise ValidationError(detail) from error
         except LookupError as error:
             raise ValidationError({"product": str(error)}) from error
         return Response(order_snapshot(order), status=status.HTTP_201_CREATED)

@@ -25,12 +25,14 @@ from catalog.offerings.base import (
 )
 from catalog.pricing import gpu_hour_price
 from fabric import selectors as fabric_nodes
+from fabric.capacity.engine import SLICE_UNITS
 from fabric.models import Allocation, AllocationState
 from fabric.networks.push import PushFailed
 from fabric.power.base import ON, PowerFatal, PowerTransient
 from fabric.services.allocations import allocation_release, allocation_request, gpus_per_node
 from fabric.services.networks import network_attach, network_create, network_delete
 from fabric.services.power import node_power_off, node_power_on, node_power_state
+from fabric.services.quotas import quota_check
 from portal.services.audit import Actor
 
 S = OrderState
@@ -79,6 +81,14 @@ class BareMetal(Offering):
         if errors:
             raise ValidationError(errors)
         return {"gpu_model": gpu_model, "nodes": nodes, "topology": topology}
+
+    def admit(self, organization, spec: dict) -> None:
+        units = spec["nodes"] * gpus_per_node(spec["gpu_model"]) * SLICE_UNITS
+        now = timezone.now()
+        quota_check(
+            organization=organization, gpu_model=spec["gpu_model"], gpu_units=units,
+            starts_at=now, ends_at=None, now=now,
+        )  # fmt: skip
 
     def hourly_price(self, spec: dict) -> Decimal:
         gpus = gpus_per_node(spec["gpu_model"]) * spec["nodes"]

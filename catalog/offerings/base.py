@@ -55,6 +55,10 @@ class Offering(ABC):
         """The validated spec (ValidationError naming each bad field)."""
 
     @abstractmethod
+    def admit(self, organization, spec: dict) -> None:
+        """Refuse (ValidationError) what the organization may not hold now, such as over quota."""
+
+    @abstractmethod
     def hourly_price(self, spec: dict) -> Decimal:
         """What the order costs per hour once ready."""
 

@@ -49,6 +49,7 @@ def order_place(*, membership: Membership, product: Product, spec: dict, actor: 
         raise ValidationError({"product": f"{product.name} is not for sale."})
     offering = offering_for(product.kind)
     clean = offering.clean_spec(spec)
+    offering.admit(membership.organization, clean)
     order = Order.objects.create(
         organization=membership.organization, created_by=membership.user, product=product,
         offering=offering.kind, spec=clean, hourly_quote=offering.hourly_price(clean),

@@ -54,12 +54,27 @@
     }));
   }
 
+  // Between events the cost grows by the second at the quoted rate while the order runs.
+  let ticking = null;
+  function tick(order) {
+    const cost = document.getElementById("order-cost");
+    const base = parseFloat(order.cost);
+    const since = Date.now();
+    const running = order.ready_at && !order.ended_at;
+    if (ticking) clearInterval(ticking);
+    ticking = running ? setInterval(() => {
+      const hours = (Date.now() - since) / 3600000;
+      cost.textContent = (base + parseFloat(order.hourly_quote) * hours).toFixed(2);
+    }, 1000) : null;
+  }
+
   function show(order) {
     const state = document.getElementById("order-state");
     state.textContent = order.state_label;
     state.dataset.state = order.state;
     document.getElementById("order-message").textContent = order.message;
     document.getElementById("order-cost").textContent = order.cost;
+    tick(order);
     showSteps(order.steps);
     showNodes(order.handover.nodes || []);
     document.getElementById("order-events").replaceChildren(...order.events.map((e) =>
