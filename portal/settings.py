@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "fabric",
     "billing",
     "catalog",
+    "oauth2_provider",
 ]
 
 MIDDLEWARE = [
@@ -317,3 +318,12 @@ ORDER_POWER_TIMEOUT_SECONDS = int(os.environ.get("ORDER_POWER_TIMEOUT_SECONDS", 
 ORDER_STEP_RETRIES = int(os.environ.get("ORDER_STEP_RETRIES", "5"))
 ORDER_RETRY_BASE_SECONDS = float(os.environ.get("ORDER_RETRY_BASE_SECONDS", "2"))
 ORDER_STALL_SECONDS = int(os.environ.get("ORDER_STALL_SECONDS", "120"))
+
+# The portal is the identity provider of JupyterHub (OAuth2, django-oauth-toolkit).
+OAUTH2_PROVIDER = {"SCOPES": {"read": "Know who you are"}, "PKCE_REQUIRED": True}
+# JupyterHub: where the portal reaches it, and the token both sides share (the portal is a hub
+# service; the hub's pre-spawn hook presents it to the portal).
+JUPYTERHUB_URL = os.environ.get("JUPYTERHUB_URL", "http://127.0.0.1:8010").rstrip("/")
+JUPYTERHUB_API_TOKEN = os.environ.get("JUPYTERHUB_API_TOKEN", "")
+NOTEBOOK_START_TIMEOUT_SECONDS = int(os.environ.get("NOTEBOOK_START_TIMEOUT_SECONDS", "120"))
+NOTEBOOK_IDLE_MINUTES = int(os.environ.get("NOTEBOOK_IDLE_MINUTES", "60"))

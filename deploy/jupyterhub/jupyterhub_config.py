@@ -1,0 +1,117 @@
+"""JupyterHub for the storefront. The portal is the identity provider (OAuth2 through
+django-oauth-toolkit, auto-login: a signed-in portal user lands in the notebook without a
+second login), the portal is a service with a scoped token that creates users and starts named
+servers by REST, and the pre-spawn hook asks the portal whether each start is allowed (quota,
+budget, a launch the portal made), so the hub's own UI cannot go around the rules.
+
+Locally (make run, tests) servers are local processes (SimpleLocalProcessSpawner) behind
+configurable-http-proxy from npm. Production: see the KubeSpawner block at the end.
+Everything comes from the environment that catalog/notebooks/runner.py sets."""
+
+import json
+import os
+import urllib.request
+
+from tornado import web
+
+env = os.environ
+c = get_config()  # noqa: F821  (JupyterHub's config loader provides it)
+
+PORTAL = env["STOREFRONT_PORTAL_URL"].rstrip("/")
+PORTAL_PUBLIC = env.get("STOREFRONT_PORTAL_PUBLIC_URL", PORTAL).rstrip("/")
+TOKEN = env["STOREFRONT_HUB_TOKEN"]
+DATA = env["STOREFRONT_HUB_DATA"]
+
+c.JupyterHub.bind_url = env["STOREFRONT_HUB_URL"]
+c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{env['STOREFRONT_HUB_INTERNAL_PORT']}"
+c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{env['STOREFRONT_HUB_PROXY_API_PORT']}"
+c.ConfigurableHTTPProxy.command = [env["STOREFRONT_CHP"]]
+c.ConfigurableHTTPProxy.auth_token = TOKEN + "-proxy"
+c.JupyterHub.db_url = f"sqlite:///{DATA}/jupyterhub.sqlite"  # the hub's own state
+c.JupyterHub.cookie_secret_file = f"{DATA}/jupyterhub_cookie_secret"
+c.JupyterHub.pid_file = f"{DATA}/jupyterhub.pid"
+c.JupyterHub.cleanup_servers = True
+c.JupyterHub.allow_named_servers = True
+c.JupyterHub.named_server_limit_per_user = 5
+
+# --- identity: the portal ----------------------------------------------------------------------
+c.JupyterHub.authenticator_class = "generic-oauth"
+c.GenericOAuthenticator.client_id = env["STOREFRONT_HUB_CLIENT_ID"]
+c.GenericOAuthenticator.client_secret = env["STOREFRONT_HUB_CLIENT_SECRET"]
+c.GenericOAuthenticator.oauth_callback_url = env["STOREFRONT_HUB_URL"] + "/hub/oauth_callback"
+c.GenericOAuthenticator.authorize_url = f"{PORTAL_PUBLIC}/oauth/authorize/"
+c.GenericOAuthenticator.token_url = f"{PORTAL}/oauth/token/"
+c.GenericOAuthenticator.userdata_url = f"{PORTAL}/oauth/userinfo/"
+c.GenericOAuthenticator.username_claim = "username"
+c.GenericOAuthenticator.scope = ["read"]
+c.GenericOAuthenticator.login_service = "GPU Storefront"
+c.GenericOAuthenticator.allow_all = True  # who may start what is the pre-spawn hook's call
+c.Authenticator.auto_login = True
+
+# --- the portal as a service --------------------------------------------------------------------
+c.JupyterHub.services = [{"name": "storefront", "api_token": TOKEN}]
+c.JupyterHub.load_roles = [
+    {
+        "name": "storefront",
+        "services": ["storefront"],
+        "scopes": [
+            "admin:users", "admin:servers", "access:servers", "list:users",
+            "read:users:activity", "read:servers",
+        ],
+    },
+    # Users open their own servers; starting them goes through the pre-spawn hook.
+    {"name": "user", "scopes": ["self"]},
+]  # fmt: skip
+
+# --- local servers ------------------------------------------------------------------------------
+c.JupyterHub.spawner_class = "simple"
+c.SimpleLocalProcessSpawner.home_dir_template = f"{DATA}/home/{{username}}"
+c.Spawner.cmd = [env["STOREFRONT_SINGLEUSER"]]
+c.Spawner.args = ["--allow-root"]  # the hub runs as root here (see ../shared/DESIGN.md)
+c.Spawner.default_url = "/lab"
+c.Spawner.start_timeout = 60
+c.Spawner.http_timeout = 60
+
+
+def ask_portal(spawner):
+    """The portal decides: a start it did not launch, or over quota or budget, is refused
+    with the portal's message; an allowed one gets the GPU the portal allocated."""
+    body = json.dumps(
+        {
+            "user": spawner.user.name,
+            "server": spawner.name,
+            "user_options": spawner.user_options or {},
+        }
+    ).encode()
+    request = urllib.request.Request(
+        f"{PORTAL}/api/v1/notebooks/admission/",
+        data=body,
+        headers={"Authorization": f"token {TOKEN}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+            decision = json.load(answer)
+    except urllib.error.HTTPError as refused:
+        try:
+            message = json.load(refused).get("message", "")
+        except ValueError:
+            message = ""
+        raise web.HTTPError(403, message or "The storefront refused this start.") from refused
+    except OSError as exc:
+        raise web.HTTPError(503, "The storefront could not be asked; try again.") from exc
+    spawner.environment.update(decision.get("environment", {}))
+
+
+c.Spawner.pre_spawn_hook = ask_portal
+
+# --- production ---------------------------------------------------------------------------------
+# With Kubernetes, replace the local block by KubeSpawner and put the GPU in the pod:
+#
+#   c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
+#   c.KubeSpawner.image = "quay.io/jupyter/pytorch-notebook:cuda12-latest"
+#   c.KubeSpawner.extra_resource_limits = {"nvidia.com/gpu": "1"}  # or a MIG profile such as
+#   #   "nvidia.com/mig-1g.10gb": "1", chosen from user_options["profile"] in the hook
+#   c.KubeSpawner.node_selector = {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
+#
+# The pre-spawn hook stays: the portal still allocates and decides.
