@@ -23,6 +23,8 @@ for _state in _NEXT[:-1]:
 for _state in _NEXT[: _NEXT.index(S.READY)]:
     ORDER_TRANSITIONS[_state].add(S.CANCELLED)  # given up before it was ready: never charged
 ORDER_TRANSITIONS[S.READY].add(S.STOPPING)
+# Offerings without a network or power step (notebooks) launch straight after allocating.
+ORDER_TRANSITIONS[S.ALLOCATING].add(S.LAUNCHING)
 # A stop or a failure before ready is compensated by the same teardown as a terminate.
 BEFORE_READY = tuple(_NEXT[: _NEXT.index(S.READY)])
 

@@ -327,3 +327,17 @@ JUPYTERHUB_URL = os.environ.get("JUPYTERHUB_URL", "http://127.0.0.1:8010").rstri
 JUPYTERHUB_API_TOKEN = os.environ.get("JUPYTERHUB_API_TOKEN", "")
 NOTEBOOK_START_TIMEOUT_SECONDS = int(os.environ.get("NOTEBOOK_START_TIMEOUT_SECONDS", "120"))
 NOTEBOOK_IDLE_MINUTES = int(os.environ.get("NOTEBOOK_IDLE_MINUTES", "60"))
+# Notebook profiles tenants and courses choose from: a GPU model and a whole GPU or a MIG slice
+# (JSON in NOTEBOOK_PROFILES to change them).
+NOTEBOOK_PROFILES = {
+    "h100-1g": {
+        "label": "1/7 of an H100 (MIG 1g.10gb)", "gpu_model": "NVIDIA H100 80GB HBM3",
+        "shape": "slice", "slice_profile": "1g",
+    },
+    "h100": {"label": "One H100 80GB", "gpu_model": "NVIDIA H100 80GB HBM3", "shape": "gpu"},
+    "a100": {"label": "One A100 80GB", "gpu_model": "NVIDIA A100-SXM4-80GB", "shape": "gpu"},
+}  # fmt: skip
+if os.environ.get("NOTEBOOK_PROFILES"):
+    import json as _json
+
+    NOTEBOOK_PROFILES = _json.loads(os.environ["NOTEBOOK_PROFILES"])

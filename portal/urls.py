@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from billing.urls_invoices import operator_urlpatterns as billing_operator_patterns
+from catalog import views_notebooks
 from catalog.urls_orders import metadata_urlpatterns
 from portal.health import healthz
 from portal.views import audit, jobs, organizations, ssh_keys, tokens
@@ -47,6 +48,9 @@ urlpatterns = [
     path("metadata/", include((metadata_urlpatterns, "metadata"))),
     path("operator/inventory/", include("fabric.urls_spreadsheets")),
     path("operator/", include("fabric.urls")),
+    path("oauth/userinfo/", views_notebooks.userinfo, name="oauth-userinfo"),
+    path("oauth/", include("oauth2_provider.urls", namespace="oauth2_provider")),
+    path("api/v1/notebooks/admission/", views_notebooks.admission, name="notebook-admission"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

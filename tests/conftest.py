@@ -105,6 +105,37 @@ def bmc_emulator(tmp_path_factory):
     emulator.stop()
 
 
+HUB_CLIENT_SECRET = uuid.uuid4().hex
+
+
+@pytest.fixture(scope="session")
+def hub_process(live_stack, hub_settings, tmp_path_factory):
+    """JupyterHub, once per session, signing users in through the live portal."""
+    from catalog.notebooks import runner
+
+    url = hub_settings["JUPYTERHUB_URL"]
+    env = runner.hub_environment(
+        url=url, portal_url=live_stack.url, token=hub_settings["JUPYTERHUB_API_TOKEN"],
+        client_id="jupyterhub", client_secret=HUB_CLIENT_SECRET,
+        data=tmp_path_factory.mktemp("hub"),
+    )  # fmt: skip
+    hub = runner.start(env=env, log=stack.ROOT / "var" / "test-logs" / "jupyterhub.log")
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture
+def jupyterhub(hub_process, hub_settings):
+    """The session's hub, with its OAuth application present in this test's database."""
+    from catalog.notebooks.oauth import hub_application_ensure
+
+    hub_application_ensure(
+        redirect_uri=f"{hub_settings['JUPYTERHUB_URL']}/hub/oauth_callback",
+        secret=HUB_CLIENT_SECRET,
+    )
+    return hub_process
+
+
 @pytest.fixture(autouse=True)
 def fresh_cache():
     """Each test gets its own key prefix on the shared Redis cache, so counters such as sign-in
@@ -120,13 +151,28 @@ def _test_database_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def live_stack(django_db_setup, django_db_blocker, isolated_queues, stripe_peer, tmp_path_factory):
+def hub_settings():
+    """Where the tests' JupyterHub will listen and the token it shares with the portal; set for
+    this process and the live stack, whether or not a test starts the hub."""
+    values = {
+        "JUPYTERHUB_URL": f"http://127.0.0.1:{embedded.free_port()}",
+        "JUPYTERHUB_API_TOKEN": uuid.uuid4().hex,
+    }
+    with override_settings(**values):
+        yield values
+
+
+@pytest.fixture(scope="session")
+def live_stack(
+    django_db_setup, django_db_blocker, isolated_queues, stripe_peer, hub_settings, tmp_path_factory
+):
     """A Daphne web server and a Celery worker, as real processes, on the test database, with
     localstripe delivering webhooks to it and outgoing mail written to files."""
     mail_dir = tmp_path_factory.mktemp("mail")
     env = {
         **os.environ,
         **stripe_peer,
+        **hub_settings,
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(mail_dir),
         "DATABASE_URL": _test_database_url(),

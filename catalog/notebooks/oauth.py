@@ -13,10 +13,11 @@ CLIENT_ID = "jupyterhub"
 
 
 @transaction.atomic
-def hub_application_ensure(*, redirect_uri: str) -> tuple[str, str]:
-    """Create or update the hub's application with a fresh secret (stored hashed); returns
-    (client id, secret) for the hub's configuration. The hub is first-party: no consent page."""
-    secret = secrets.token_urlsafe(32)
+def hub_application_ensure(*, redirect_uri: str, secret: str | None = None) -> tuple[str, str]:
+    """Create or update the hub's application with `secret` or a fresh one (stored hashed);
+    returns (client id, secret) for the hub's configuration. The hub is first-party: no
+    consent page."""
+    secret = secret or secrets.token_urlsafe(32)
     Application.objects.update_or_create(
         client_id=CLIENT_ID,
         defaults={

@@ -7,8 +7,9 @@ from catalog.offerings.base import Offering
 
 def offering_for(kind: str) -> Offering:
     from catalog.offerings.bare_metal import BareMetal
+    from catalog.offerings.notebook import Notebook
 
-    registry: dict[str, type[Offering]] = {BareMetal.kind: BareMetal}
+    registry: dict[str, type[Offering]] = {BareMetal.kind: BareMetal, Notebook.kind: Notebook}
     try:
         return registry[kind]()
     except KeyError:

@@ -20,7 +20,7 @@ from catalog.offerings import offering_for
 from catalog.offerings.base import Advance, StepFatal, Wait
 from catalog.selectors import purchase_blockers
 from catalog.states import BEFORE_READY, TERMINAL, order_transition
-from portal.models import Membership
+from portal.models import Membership, Organization, User
 from portal.services.audit import Actor, audit_record
 
 S = OrderState
@@ -45,13 +45,26 @@ def order_place(*, membership: Membership, product: Product, spec: dict, actor: 
     blockers = purchase_blockers(user=membership.user, membership=membership)
     if blockers:
         raise PermissionDenied(" ".join(blockers))
+    return order_create(
+        organization=membership.organization, user=membership.user, product=product,
+        spec=spec, actor=actor,
+    )  # fmt: skip
+
+
+@transaction.atomic
+def order_create(
+    *, organization: Organization, user: User, product: Product, spec: dict, actor: Actor
+) -> Order:
+    """Validate, admit (quota) and quote `spec`, create the order and start its recipe. The
+    caller has decided that `user` may order for `organization` (order_place: a member's
+    role and the purchase gate; a course: its enrolment and rules)."""
     if not product.is_active:
         raise ValidationError({"product": f"{product.name} is not for sale."})
     offering = offering_for(product.kind)
     clean = offering.clean_spec(spec)
-    offering.admit(membership.organization, clean)
+    offering.admit(organization, clean)
     order = Order.objects.create(
-        organization=membership.organization, created_by=membership.user, product=product,
+        organization=organization, created_by=user, product=product,
         offering=offering.kind, spec=clean, hourly_quote=offering.hourly_price(clean),
         message="Order placed.",
     )  # fmt: skip
@@ -61,7 +74,7 @@ def order_place(*, membership: Membership, product: Product, spec: dict, actor: 
     )
     OrderEvent.objects.create(order=order, to_state=S.PLACED, actor=actor.label)
     audit_record(
-        actor=actor, organization=membership.organization, action="order.place",
+        actor=actor, organization=organization, action="order.place",
         target=str(order), detail={"product": product.slug, **clean},
     )  # fmt: skip
     _publish_on_commit(order)

@@ -1,0 +1,168 @@
+"""Notebooks: JupyterLab on a GPU or a MIG slice, started through JupyterHub. Recipe:
+authorize -> allocate (the capacity engine picks the GPU or slice) -> launch (the hub starts a
+named server `o<order>`; its pre-spawn hook asks the portal, which answers with the GPU) ->
+handover (the browser goes straight into JupyterLab). Ends on stop, idle culling, or a
+spending limit; billed from ready to end like any order."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from catalog.models import Order, OrderState
+from catalog.notebooks import hub
+from catalog.offerings.base import (
+    AUTHORIZE,
+    Advance,
+    Offering,
+    Step,
+    StepFatal,
+    StepTransient,
+    Wait,
+)
+from catalog.pricing import gpu_hour_price
+from fabric.capacity.engine import PROFILES, SLICE_UNITS
+from fabric.models import GPU, Allocation, AllocationState
+from fabric.services.allocations import allocation_release, allocation_request
+from fabric.services.quotas import quota_check
+from portal.services.audit import Actor
+
+S = OrderState
+# Checks other apps add (courses: term, per-student quota, course budget). Each takes the
+# order and returns why it may not run now, or "".
+admission_checks: list = []
+
+
+def profiles() -> dict[str, dict]:
+    return settings.NOTEBOOK_PROFILES
+
+
+def _units(profile: dict) -> int:
+    return PROFILES[profile["slice_profile"]] if profile["shape"] == "slice" else SLICE_UNITS
+
+
+class Notebook(Offering):
+    kind = "notebook"
+    steps = (
+        AUTHORIZE,
+        Step("allocate", "GPU allocated", (S.AUTHORIZED, S.QUEUED, S.ALLOCATING)),
+        Step("launch", "JupyterLab starting", (S.LAUNCHING,)),
+        Step("handover", "Ready", (S.READY,)),
+    )
+
+    def clean_spec(self, spec: dict) -> dict:
+        key = str(spec.get("profile", ""))
+        if key not in profiles():
+            raise ValidationError({"profile": f"Choose one of {', '.join(profiles())}."})
+        clean = {"profile": key, **{k: profiles()[key][k] for k in ("gpu_model", "shape")}}
+        clean["slice_profile"] = profiles()[key].get("slice_profile", "")
+        if spec.get("course"):
+            clean["course"] = int(spec["course"])
+        return clean
+
+    def admit(self, organization, spec: dict) -> None:
+        now = timezone.now()
+        quota_check(
+            organization=organization, gpu_model=spec["gpu_model"], gpu_units=_units(spec),
+            starts_at=now, ends_at=None, now=now,
+        )  # fmt: skip
+
+    def hourly_price(self, spec: dict) -> Decimal:
+        price = gpu_hour_price(spec["gpu_model"], spec["shape"])
+        return (price * _units(spec) / SLICE_UNITS).quantize(Decimal("0.01"))
+
+    def run(self, order: Order) -> Advance | Wait:
+        return {
+            S.AUTHORIZED: self._allocate,
+            S.QUEUED: self._await_capacity,
+            S.ALLOCATING: lambda o: Advance(S.LAUNCHING),
+            S.LAUNCHING: self._launch,
+            S.READY: lambda o: Advance(S.ACTIVE, "handed over"),
+        }[order.state](order)
+
+    def _allocate(self, order: Order) -> Advance:
+        if order.allocation_id is None:
+            spec = order.spec
+            with transaction.atomic():
+                order.allocation = allocation_request(
+                    organization=order.organization, shape=spec["shape"],
+                    gpu_model=spec["gpu_model"], count=1, slice_profile=spec["slice_profile"],
+                    actor=Actor.system("task"),
+                )  # fmt: skip
+                order.save(update_fields=["allocation", "updated_at"])
+        return Advance(S.QUEUED, f"allocation {order.allocation_id}")
+
+    def _await_capacity(self, order: Order) -> Advance | Wait:
+        allocation = Allocation.objects.get(pk=order.allocation_id)
+        if allocation.state == AllocationState.ACTIVE:
+            return Advance(S.ALLOCATING)
+        if allocation.state in (AllocationState.CANCELLED, AllocationState.FAILED):
+            raise StepFatal("The GPU request was cancelled before it could start.")
+        return Wait(settings.ORDER_QUEUE_POLL_SECONDS, "Waiting for a free GPU")
+
+    def _launch(self, order: Order) -> Advance | Wait:
+        from catalog.services.orders import order_step_progress
+
+        name, server = hub.hub_name(order.created_by_id), server_name(order)
+        try:
+            state = hub.server_state(name, server)
+            if not state.exists:
+                hub.user_ensure(name)
+                hub.server_start(name, server, {"profile": order.spec["profile"]})
+                state = hub.server_state(name, server)
+        except hub.HubRefused as exc:
+            raise StepFatal(str(exc)) from exc
+        except hub.HubUnavailable as exc:
+            raise StepTransient(str(exc)) from exc
+        if state.ready:
+            return Advance(S.READY, "JupyterLab is up")
+        step = order.steps.get(key="launch")
+        waited = timezone.now() - (step.started_at or timezone.now())
+        if waited > timedelta(seconds=settings.NOTEBOOK_START_TIMEOUT_SECONDS):
+            raise StepFatal(f"JupyterLab did not start within {waited.seconds} s.")
+        order_step_progress(
+            order=order, key="launch", progress=50, detail="Starting JupyterLab on your GPU"
+        )
+        return Wait(0.3, "starting")
+
+    def refusal(self, order: Order) -> str:
+        for check in admission_checks:
+            if reason := check(order):
+                return reason
+        return ""
+
+    def environment(self, order: Order) -> dict:
+        uuids = GPU.objects.filter(bookings__allocation_id=order.allocation_id).values_list(
+            "uuid", flat=True
+        )
+        env = {"CUDA_VISIBLE_DEVICES": ",".join(sorted(set(uuids)))}
+        if order.spec.get("slice_profile"):
+            env["STOREFRONT_MIG_PROFILE"] = order.spec["slice_profile"]
+        return env
+
+    def teardown(self, order: Order) -> list[str]:
+        try:
+            hub.server_stop(hub.hub_name(order.created_by_id), server_name(order))
+        except hub.HubUnavailable as exc:
+            raise StepTransient(str(exc)) from exc
+        except hub.HubRefused as exc:
+            return [f"JupyterHub: {exc}"]
+        if order.allocation_id:
+            allocation_release(
+                allocation=order.allocation, actor=Actor.system("task"), reason=f"{order} ended"
+            )
+        return []
+
+    def handover(self, order: Order) -> dict:
+        live = order.state in (S.READY, S.ACTIVE)
+        url = hub.server_url(hub.hub_name(order.created_by_id), server_name(order))
+        return {"url": url if live else "", "nodes": []}
+
+
+def server_name(order: Order) -> str:
+    return f"o{order.pk}"
