@@ -6,6 +6,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 WEB_PORT ?= 8000
 export WEB_PORT
+# JupyterHub beside the portal; the token the two share is random for each `make run`.
+HUB_PORT ?= 8010
+export JUPYTERHUB_URL ?= http://127.0.0.1:$(HUB_PORT)
+export JUPYTERHUB_API_TOKEN ?= $(shell $(PYTHON) -c 'import secrets; print(secrets.token_hex(32))')
 # The fixed password of the local FakeNOS test switches (fabric/testbed), not a secret.
 export STOREFRONT_TESTBED_SWITCH_PASSWORD ?= fakenos-test-peer
 

@@ -23,3 +23,13 @@ class BareMetalOrderForm(forms.Form):
         self.fields["gpu_model"].choices = [(m, m) for m in gpu_models]
         self.fields["topology"].choices = topologies
         self.fields["topology"].initial = "any"
+
+
+class NotebookOrderForm(forms.Form):
+    profile = forms.ChoiceField(label="GPU", widget=forms.RadioSelect, choices=())
+
+    def __init__(self, *args, profiles: list[tuple[str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["profile"].choices = profiles
+        if profiles:
+            self.fields["profile"].initial = profiles[0][0]

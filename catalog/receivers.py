@@ -29,6 +29,10 @@ def stop_spending(sender, organization, reason, **kwargs):
                 allocation=allocation, ends_at=timezone.now() + grace, actor=actor,
                 reason=f"stopping: {reason}",
             )  # fmt: skip
+        elif hasattr(allocation, "order"):
+            from catalog.services.orders import order_terminate
+
+            order_terminate(order=allocation.order, actor=actor)  # the notebook stops now
         else:
             allocation_release(allocation=allocation, actor=actor, reason=f"stopped: {reason}")
 

@@ -1,13 +1,15 @@
 """Order pages: place an order (quote first, then confirm), follow it live, terminate it; and
 the per-node metadata a booting server fetches."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from catalog.forms import BareMetalOrderForm
+from catalog.forms import BareMetalOrderForm, NotebookOrderForm
 from catalog.metadata import meta_data, metadata_node, user_data
 from catalog.models import Product
 from catalog.offerings import offering_for
@@ -33,6 +35,8 @@ def order_index(request):
 @membership_required(Permission.ORDER)
 def order_new(request, slug: str):
     product = get_object_or_404(Product, slug=slug, is_active=True)
+    if product.kind == Product.Kind.NOTEBOOK:
+        return _notebook_new(request, product)
     if product.kind != Product.Kind.BARE_METAL:
         raise Http404("This product is not ordered here yet.")
     availability = storefront_availability()
@@ -51,15 +55,9 @@ def order_new(request, slug: str):
             spec = offering.clean_spec(form.cleaned_data)
             quote = offering.hourly_price(spec)
             if request.POST.get("confirm") == str(quote):
-                order = order_place(
-                    membership=request.membership, product=product, spec=spec,
-                    actor=Actor.from_request(request),
-                )  # fmt: skip
-                return redirect("orders:detail", order_id=order.pk)
+                return _place(request, product, spec)
         except ValidationError as error:
-            fields = error.message_dict if hasattr(error, "error_dict") else {None: error.messages}
-            for field, errors in fields.items():
-                form.add_error(field if field in form.fields else None, errors)
+            _form_errors(form, error)
             quote = None
         except PermissionDenied as denied:
             messages.error(request, str(denied))
@@ -71,6 +69,43 @@ def order_new(request, slug: str):
             "availability": availability,
         },
     )  # fmt: skip
+
+
+def _place(request, product, spec, suffix=""):
+    order = order_place(
+        membership=request.membership, product=product, spec=spec,
+        actor=Actor.from_request(request),
+    )  # fmt: skip
+    return redirect(reverse("orders:detail", args=[order.pk]) + suffix)
+
+
+def _form_errors(form, error: ValidationError) -> None:
+    fields = error.message_dict if hasattr(error, "error_dict") else {None: error.messages}
+    for field, errors in fields.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
+def _notebook_new(request, product):
+    """One click: the price is on each choice; launching opens JupyterLab when it is up."""
+    offering = offering_for(product.kind)
+    choices = [
+        (key, f"{p['label']} — ${offering.hourly_price(offering.clean_spec({'profile': key}))}/h")
+        for key, p in settings.NOTEBOOK_PROFILES.items()
+    ]
+    form = NotebookOrderForm(request.POST or None, profiles=choices)
+    blockers = purchase_blockers(user=request.user, membership=request.membership)
+    if request.method == "POST" and form.is_valid():
+        try:
+            return _place(request, product, {"profile": form.cleaned_data["profile"]}, "?open=1")
+        except ValidationError as error:
+            _form_errors(form, error)
+        except PermissionDenied as denied:
+            messages.error(request, str(denied))
+    return render(
+        request,
+        "catalog/notebook_new.html",
+        {"product": product, "form": form, "blockers": blockers},
+    )
 
 
 @membership_required(Permission.VIEW)

@@ -44,7 +44,7 @@
 
   function showNodes(nodes) {
     const body = document.querySelector("#order-nodes tbody");
-    if (!nodes.length) return;
+    if (!body || !nodes.length) return;
     body.replaceChildren(...nodes.map((node) => {
       const tr = document.createElement("tr");
       const connect = document.createElement("td");
@@ -77,6 +77,13 @@
     tick(order);
     showSteps(order.steps);
     showNodes(order.handover.nodes || []);
+    const open = document.getElementById("open-notebook");
+    if (open) {
+      open.classList.toggle("d-none", !order.handover.url);
+      if (order.handover.url) open.href = order.handover.url;
+      // Launched from the catalog: go straight into JupyterLab once it is up.
+      if (order.handover.url && order.state === "active" && root.dataset.open) location.assign(order.handover.url);
+    }
     document.getElementById("order-events").replaceChildren(...order.events.map((e) =>
       text("li", time(e.at) + " " + (e.from || "—") + " → " + e.to + " by " + e.actor + " " + e.detail)));
     const terminate = document.getElementById("terminate");
