@@ -32,7 +32,7 @@ def stop_spending(sender, organization, reason, **kwargs):
         elif hasattr(allocation, "order"):
             from catalog.services.orders import order_terminate
 
-            order_terminate(order=allocation.order, actor=actor)  # the notebook stops now
+            order_terminate(order=allocation.order, actor=actor, reason=reason)  # stops now
         else:
             allocation_release(allocation=allocation, actor=actor, reason=f"stopped: {reason}")
 
@@ -45,4 +45,4 @@ def stop_order_of_reclaimed_lease(sender, allocation, **kwargs):
 
     order = Order.objects.filter(allocation=allocation).first()
     if order is not None:
-        order_terminate(order=order, actor=Actor.system("task"))
+        order_terminate(order=order, actor=Actor.system("task"), reason="lease ended")

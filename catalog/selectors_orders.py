@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from catalog.models import Order
 from portal.models import Membership, User
-from portal.permissions import ROLE_PERMISSIONS, Permission
+from portal.permissions import ROLE_PERMISSIONS, Permission, has_permission
 
 
 def order_list(*, membership: Membership) -> QuerySet[Order]:
@@ -24,13 +24,31 @@ def order_get(*, membership: Membership, order_id: int) -> Order:
         raise Http404("No such order.") from None
 
 
+def _visible_to(user: User):
+    """Orders of organizations where the user's role may view, and the user's own orders (a
+    course's students launch notebooks in an organization they are not members of)."""
+    roles = [role for role, perms in ROLE_PERMISSIONS.items() if Permission.VIEW in perms]
+    return Q(organization__memberships__user=user, organization__memberships__role__in=roles) | Q(
+        created_by=user
+    )
+
+
 def order_get_for_user(*, user: User, order_id: int) -> Order:
     """For websockets, which follow an order whichever organization the browser selected."""
-    roles = [role for role, perms in ROLE_PERMISSIONS.items() if Permission.VIEW in perms]
     try:
-        return Order.objects.filter(
-            organization__memberships__user=user, organization__memberships__role__in=roles
-        ).get(pk=order_id)
+        return Order.objects.filter(_visible_to(user)).distinct().get(pk=order_id)
+    except Order.DoesNotExist:
+        raise Http404("No such order.") from None
+
+
+def order_get_visible(*, user: User, membership: Membership | None, order_id: int) -> Order:
+    """For pages: an order of the selected organization (if the role may view), or the user's
+    own order; 404 for anything else."""
+    mine = Q(created_by=user)
+    if membership is not None and has_permission(membership, Permission.VIEW):
+        mine |= Q(organization_id=membership.organization_id)
+    try:
+        return Order.objects.select_related("product").filter(mine).get(pk=order_id)
     except Order.DoesNotExist:
         raise Http404("No such order.") from None
 

@@ -35,3 +35,10 @@ def order_advance(self, order_id: int) -> str:
 @shared_task(acks_late=True)
 def orders_resume() -> int:
     return orders.orders_resume(stalled_seconds=settings.ORDER_STALL_SECONDS)
+
+
+@shared_task(acks_late=True)
+def notebooks_cull() -> int:
+    from catalog.services.notebooks import notebooks_cull as cull
+
+    return cull()

@@ -3,6 +3,7 @@ the per-node metadata a booting server fetches."""
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -14,7 +15,7 @@ from catalog.metadata import meta_data, metadata_node, user_data
 from catalog.models import Product
 from catalog.offerings import offering_for
 from catalog.selectors import purchase_blockers, storefront_availability
-from catalog.selectors_orders import order_get, order_list, order_snapshot
+from catalog.selectors_orders import order_get_visible, order_list, order_snapshot
 from catalog.services.orders import order_place, order_terminate
 from fabric.models import Allocation
 from fabric.selectors import bare_metal_models
@@ -108,24 +109,36 @@ def _notebook_new(request, product):
     )
 
 
-@membership_required(Permission.VIEW)
+@login_required
 def order_detail(request, order_id: int):
-    order = order_get(membership=request.membership, order_id=order_id)
+    order = order_get_visible(user=request.user, membership=request.membership, order_id=order_id)
     return render(
         request,
         "catalog/order_detail.html",
         {
             "order": order,
             "snapshot": order_snapshot(order),
-            "can_order": has_permission(request.membership, Permission.ORDER),
+            "can_order": _may_end(request, order),
         },
     )
 
 
-@membership_required(Permission.ORDER)
+def _may_end(request, order) -> bool:
+    """Members whose role orders end their organization's orders; anyone ends their own."""
+    own = order.created_by_id == request.user.pk
+    member = request.membership is not None and (
+        request.membership.organization_id == order.organization_id
+        and has_permission(request.membership, Permission.ORDER)
+    )
+    return own or member
+
+
+@login_required
 @require_POST
 def order_terminate_view(request, order_id: int):
-    order = order_get(membership=request.membership, order_id=order_id)
+    order = order_get_visible(user=request.user, membership=request.membership, order_id=order_id)
+    if not _may_end(request, order):
+        raise PermissionDenied("Your role cannot stop this order.")
     order_terminate(order=order, actor=Actor.from_request(request))
     messages.info(request, f"{order} is being terminated.")
     return redirect("orders:detail", order_id=order.pk)

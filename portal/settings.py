@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "fabric",
     "billing",
     "catalog",
+    "courses",
     "oauth2_provider",
 ]
 
@@ -204,6 +205,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "invoices": {"task": "billing.tasks.invoices_run", "schedule": 3600.0},
     "budgets": {"task": "billing.tasks.budgets_run", "schedule": 300.0},
     "orders-resume": {"task": "catalog.tasks.orders_resume", "schedule": 60.0},
+    "notebooks-cull": {"task": "catalog.tasks.notebooks_cull", "schedule": 60.0},
+    "lab-sessions": {"task": "courses.tasks.lab_sessions_start", "schedule": 60.0},
 }
 CELERY_TASK_ALWAYS_EAGER = False
 

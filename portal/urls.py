@@ -45,6 +45,7 @@ urlpatterns = [
     path("operator/revenue/", include((billing_operator_patterns, "billing_operator"))),
     path("capacity/", include("catalog.urls")),
     path("orders/", include("catalog.urls_orders")),
+    path("courses/", include("courses.urls")),
     path("metadata/", include((metadata_urlpatterns, "metadata"))),
     path("operator/inventory/", include("fabric.urls_spreadsheets")),
     path("operator/", include("fabric.urls")),

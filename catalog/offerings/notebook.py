@@ -36,6 +36,9 @@ S = OrderState
 # Checks other apps add (courses: term, per-student quota, course budget). Each takes the
 # order and returns why it may not run now, or "".
 admission_checks: list = []
+# How long a notebook may sit idle before it is stopped: the first answer (minutes) of these
+# (courses set their own), else NOTEBOOK_IDLE_MINUTES.
+idle_limits: list = []
 
 
 def profiles() -> dict[str, dict]:

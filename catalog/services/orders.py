@@ -214,20 +214,22 @@ def _apply(order: Order, result: Advance | Wait) -> str:
 
 
 @transaction.atomic
-def order_terminate(*, order: Order, actor: Actor) -> Order:
-    """The tenant ends the order: before it is ready that is a cancellation (nothing charged);
-    after, a stop (billing ends now). Compensation runs in the background."""
+def order_terminate(*, order: Order, actor: Actor, reason: str = "") -> Order:
+    """End the order (the tenant, a course's staff, idle culling, a spending limit): before it
+    is ready that is a cancellation (nothing charged); after, a stop (billing ends now).
+    Compensation runs in the background. `reason` tells the tenant why, if not their doing."""
     order = Order.objects.select_for_update().get(pk=order.pk)
     if order.state in (S.STOPPING, *TERMINAL):
         return order
     now = timezone.now()
+    why = f"{reason} " if reason else ""
     if order.state in BEFORE_READY:
-        order_transition(order=order, to=S.CANCELLED, actor=actor.label, detail="cancelled")
-        order.message = "Cancelled. Releasing what was set up; nothing is charged."
+        order_transition(order=order, to=S.CANCELLED, actor=actor.label, detail=reason or "cancel")
+        order.message = f"{why}Cancelled; releasing what was set up. Nothing is charged."
     else:
-        order_transition(order=order, to=S.STOPPING, actor=actor.label, detail="terminate")
+        order_transition(order=order, to=S.STOPPING, actor=actor.label, detail=reason or "stop")
         order.ended_at = now
-        order.message = "Terminating: powering off, detaching networks, releasing servers."
+        order.message = f"{why}Stopping and releasing everything it held."
     order.save(update_fields=["message", "ended_at", "updated_at"])
     audit_record(
         actor=actor, organization=order.organization, action="order.terminate", target=str(order)
@@ -275,8 +277,10 @@ def _cleanup(order: Order) -> str:
         locked.cleaned_up_at = timezone.now()
         fields = ["cleaned_up_at", "updated_at"]
         if locked.state == S.STOPPING:
+            why = locked.events.filter(to_state=S.STOPPING).values_list("detail", flat=True).last()
             order_transition(order=locked, to=S.TERMINATED, actor="task:order_advance")
-            locked.message = "Terminated. " + " ".join(notes)
+            reason = f"({why}) " if why and why != "stop" else ""
+            locked.message = f"Terminated {reason}".strip() + ". " + " ".join(notes)
             fields.append("message")
             OrderStep.objects.filter(order=locked).exclude(state=OrderStep.State.DONE).update(
                 state=OrderStep.State.SKIPPED

@@ -32,6 +32,8 @@ def home(request):
 def dashboard(request):
     membership = request.membership
     if membership is None:
+        if request.user.enrollments.exists():
+            return redirect("courses:list")  # a student: their courses are their home
         return redirect("portal:organization_create")
     if not has_permission(membership, Permission.VIEW):
         return redirect("billing:overview")  # the billing role sees money, not machines

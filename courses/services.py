@@ -1,0 +1,267 @@
+"""The write path of courses: create a course, import its roster (invitations by email),
+join, launch a notebook under the course's rules, extend a quota, stop servers, schedule lab
+sessions (GPUs reserved, servers started before class), and end the term."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core import signing
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from billing.selectors import credit_balance
+from catalog.models import Order, Product
+from catalog.offerings.notebook import profiles
+from catalog.services.orders import order_create, order_terminate
+from courses.models import Course, Enrollment, LabSession
+from courses.roster import RosterRow
+from courses.rules import launch_refusal
+from courses.selectors import LIVE, ORG_ADMINS, course_orders, gpu_share, staff_role
+from fabric.services.reservations import reservation_book
+from portal.models import Membership, User
+from portal.services.audit import Actor, audit_record
+
+Role = Enrollment.Role
+INVITATION_SALT = "course-invitation"
+PRESTART = timedelta(minutes=10)
+
+
+def _require_instructor(user: User, course: Course) -> None:
+    if staff_role(user=user, course=course) != Role.INSTRUCTOR:
+        raise PermissionDenied("Only the course's instructors may do this.")
+
+
+def _require_staff(user: User, course: Course) -> None:
+    if staff_role(user=user, course=course) is None:
+        raise PermissionDenied("Only the course's staff may do this.")
+
+
+@transaction.atomic
+def course_create(
+    *,
+    membership: Membership,
+    title: str,
+    starts_on: date,
+    ends_on: date,
+    profiles_allowed: list[str],
+    gpu_hours_per_student: Decimal,
+    budget: Decimal,
+    idle_minutes: int,
+    actor: Actor,
+) -> Course:
+    if membership.role not in ORG_ADMINS:
+        raise PermissionDenied("Only the organization's owners and admins create courses.")
+    errors = {}
+    unknown = [p for p in profiles_allowed if p not in profiles()]
+    if unknown or not profiles_allowed:
+        errors["profiles"] = f"Choose from {', '.join(profiles())}."
+    if ends_on < starts_on:
+        errors["ends_on"] = "The term must end on or after its first day."
+    organization = membership.organization
+    committed = sum(
+        (c.budget for c in Course.objects.filter(organization=organization, ended_at=None)),
+        Decimal(0),
+    )
+    available = credit_balance(organization=organization) - committed
+    if budget > available:
+        errors["budget"] = (
+            f"The budget is drawn from prepaid credit: ${max(available, 0):.2f} is not yet "
+            "committed to other courses."
+        )
+    if errors:
+        raise ValidationError(errors)
+    course = Course.objects.create(
+        organization=organization, title=title.strip()[:120], starts_on=starts_on,
+        ends_on=ends_on, profiles=profiles_allowed, gpu_hours_per_student=gpu_hours_per_student,
+        budget=budget, idle_minutes=idle_minutes, created_by=membership.user,
+    )  # fmt: skip
+    audit_record(
+        actor=actor, organization=organization, action="course.create", target=course.title
+    )
+    return course
+
+
+def invitation_token(enrollment: Enrollment) -> str:
+    return signing.dumps(enrollment.pk, salt=INVITATION_SALT)
+
+
+def enrollment_from_token(token: str) -> Enrollment | None:
+    try:
+        pk = signing.loads(token, salt=INVITATION_SALT, max_age=settings.INVITATION_MAX_AGE * 8)
+    except signing.BadSignature:
+        return None
+    return Enrollment.objects.select_related("course").filter(pk=pk).first()
+
+
+@transaction.atomic
+def roster_import(
+    *, course: Course, by: User, rows: list[RosterRow], actor: Actor, base_url: str
+) -> list[Enrollment]:
+    """Invite every new address (rows already checked; an address enrolled before is left as
+    it is). Invitations are emailed once the import is committed."""
+    _require_instructor(by, course)
+    if course.ended_at:
+        raise ValidationError("The course has ended.")
+    existing = {e.lower() for e in course.enrollments.values_list("email", flat=True)}
+    created = [
+        Enrollment.objects.create(course=course, email=row.email, role=row.role)
+        for row in rows
+        if row.email.lower() not in existing
+    ]
+    audit_record(
+        actor=actor, organization=course.organization, action="course.roster_import",
+        target=course.title, detail={"invited": len(created), "rows": len(rows)},
+    )  # fmt: skip
+
+    def send() -> None:
+        for enrollment in created:
+            link = base_url + reverse("courses:join", args=[invitation_token(enrollment)])
+            send_mail(
+                subject=f"You are invited to {course.title}",
+                message=(
+                    f"You have a place in {course.title} ({course.starts_on:%B %-d} to "
+                    f"{course.ends_on:%B %-d}), with GPU notebooks paid for by the course.\n\n"
+                    f"Join (sign up with this address if you have no account, no card needed):\n"
+                    f"{link}\n"
+                ),
+                from_email=None,
+                recipient_list=[enrollment.email],
+            )
+
+    transaction.on_commit(send)
+    return created
+
+
+@transaction.atomic
+def enrollment_join(*, enrollment: Enrollment, user: User, actor: Actor) -> Enrollment:
+    enrollment = Enrollment.objects.select_for_update().get(pk=enrollment.pk)
+    if enrollment.email.lower() != user.email.lower():
+        raise PermissionDenied("This invitation was sent to another address.")
+    if enrollment.user_id and enrollment.user_id != user.pk:
+        raise PermissionDenied("This invitation was already used.")
+    if enrollment.user_id is None:
+        enrollment.user, enrollment.joined_at = user, timezone.now()
+        enrollment.save(update_fields=["user", "joined_at"])
+        audit_record(
+            actor=actor, organization=enrollment.course.organization, action="course.join",
+            target=enrollment.email,
+        )  # fmt: skip
+    return enrollment
+
+
+def notebook_product() -> Product:
+    product = Product.objects.filter(kind=Product.Kind.NOTEBOOK, is_active=True).first()
+    if product is None:
+        raise ValidationError("No notebook product is on sale.")
+    return product
+
+
+@transaction.atomic
+def course_notebook_launch(*, course: Course, user: User, profile: str, actor: Actor) -> Order:
+    """Start the student's notebook (or return the one already running), paid by the course."""
+    live = course_orders(course=course).filter(created_by=user, state__in=LIVE).first()
+    if live is not None:
+        return live
+    enrollment = Enrollment.objects.filter(course=course, user=user).first()
+    refusal = launch_refusal(course=course, enrollment=enrollment, profile=profile)
+    if refusal:
+        raise PermissionDenied(refusal)
+    return order_create(
+        organization=course.organization, user=user, product=notebook_product(),
+        spec={"profile": profile, "course": course.pk}, actor=actor,
+    )  # fmt: skip
+
+
+@transaction.atomic
+def enrollment_extend(
+    *, course: Course, enrollment: Enrollment, hours: Decimal, by: User, actor: Actor
+) -> Enrollment:
+    _require_instructor(by, course)
+    if hours <= 0:
+        raise ValidationError({"hours": "Add a positive number of GPU-hours."})
+    enrollment = Enrollment.objects.select_for_update().get(pk=enrollment.pk, course=course)
+    enrollment.extra_gpu_hours += hours
+    enrollment.save(update_fields=["extra_gpu_hours"])
+    audit_record(
+        actor=actor, organization=course.organization, action="course.quota_extend",
+        target=enrollment.email, detail={"hours": str(hours)},
+    )  # fmt: skip
+    return enrollment
+
+
+def course_stop(*, course: Course, by: User, actor: Actor, order: Order | None = None) -> int:
+    """Stop one running notebook of the course, or all of them (instructors and TAs)."""
+    _require_staff(by, course)
+    running = course_orders(course=course).filter(state__in=LIVE)
+    if order is not None:
+        running = running.filter(pk=order.pk)
+    stopped = 0
+    for live in running:
+        order_terminate(order=live, actor=actor)
+        stopped += 1
+    return stopped
+
+
+@transaction.atomic
+def course_end(*, course: Course, by: User, actor: Actor) -> Course:
+    """Term end: every server stopped, no more launches."""
+    _require_instructor(by, course)
+    course_stop(course=course, by=by, actor=actor)
+    Course.objects.filter(pk=course.pk, ended_at=None).update(ended_at=timezone.now())
+    course.refresh_from_db()
+    audit_record(
+        actor=actor, organization=course.organization, action="course.end", target=course.title
+    )
+    return course
+
+
+@transaction.atomic
+def lab_session_schedule(
+    *, course: Course, starts_at: datetime, ends_at: datetime, profile: str, by: User,
+    actor: Actor,
+) -> LabSession:  # fmt: skip
+    """Reserve GPUs for every joined student for the session; their servers are started
+    PRESTART before it begins (lab_sessions_prestart)."""
+    _require_instructor(by, course)
+    if profile not in course.profiles:
+        raise ValidationError({"profile": "Choose one of the course's notebooks."})
+    students = course.enrollments.filter(role=Role.STUDENT).exclude(user=None).count()
+    if students == 0:
+        raise ValidationError("No student has joined yet.")
+    gpus = math.ceil(students * gpu_share(profile))
+    reservation = reservation_book(
+        organization=course.organization, gpu_model=profiles()[profile]["gpu_model"],
+        count=gpus, starts_at=starts_at - PRESTART, ends_at=ends_at, actor=actor,
+    )  # fmt: skip
+    return LabSession.objects.create(
+        course=course, starts_at=starts_at, ends_at=ends_at, profile=profile,
+        reservation=reservation,
+    )  # fmt: skip
+
+
+def lab_sessions_prestart(*, now: datetime | None = None) -> int:
+    """Start the joined students' notebooks for sessions beginning within PRESTART."""
+    now = now or timezone.now()
+    started = 0
+    due = LabSession.objects.filter(
+        prestarted_at=None, starts_at__lte=now + PRESTART, ends_at__gt=now
+    ).select_related("course")
+    for session in due:
+        for enrollment in session.course.enrollments.filter(role=Role.STUDENT).exclude(user=None):
+            try:
+                course_notebook_launch(
+                    course=session.course, user=enrollment.user, profile=session.profile,
+                    actor=Actor.system("task"),
+                )  # fmt: skip
+                started += 1
+            except (PermissionDenied, ValidationError):
+                continue  # over quota or budget: that student launches by hand, and is told why
+        LabSession.objects.filter(pk=session.pk).update(prestarted_at=now)
+    return started
