@@ -2,27 +2,16 @@
 Stripe.js mock (localstripe), land on the dashboard ready to order. Declines and 3-D Secure."""
 
 import re
-import time
 
 import pytest
 from playwright.sync_api import expect
 
 from billing.models import Card
 from portal.models import AuditEvent
+from tests.e2e.mail import mail_to
 from tests.portal.factories import PASSWORD, member
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-def _mail_to(mail_dir, address: str, timeout: float = 10) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for path in sorted(mail_dir.glob("*.log"), key=lambda p: p.stat().st_mtime, reverse=True):
-            text = path.read_text()
-            if f"To: {address}" in text:
-                return text
-        time.sleep(0.1)
-    raise AssertionError(f"no mail to {address}")
 
 
 def _type_card(page, number: str) -> None:
@@ -54,7 +43,7 @@ def test_a_new_customer_signs_up_verifies_adds_a_card_and_is_ready_to_order(live
     expect(page.locator("#purchase-blockers")).to_contain_text("Verify your email address")
 
     link = re.search(
-        r"(http://\S+/accounts/confirm-email/\S+/)", _mail_to(live_stack.mail_dir, email)
+        r"(http://\S+/accounts/confirm-email/\S+/)", mail_to(live_stack.mail_dir, email)
     )[1]
     page.goto(link)
     page.click("main form button[type=submit]")
