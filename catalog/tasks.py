@@ -4,11 +4,12 @@ from django.db import OperationalError
 
 from billing.gateway import PaymentUnavailable
 from catalog.metering import meter_usage
+from catalog.notebooks.hub import HubUnavailable
 from catalog.offerings.base import StepTransient
 from catalog.services import orders
 from fabric.power.base import PowerTransient
 
-TRANSIENT = (StepTransient, PowerTransient, PaymentUnavailable, OperationalError)
+TRANSIENT = (StepTransient, PowerTransient, PaymentUnavailable, HubUnavailable, OperationalError)
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
@@ -42,3 +43,10 @@ def notebooks_cull() -> int:
     from catalog.services.notebooks import notebooks_cull as cull
 
     return cull()
+
+
+@shared_task(acks_late=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=3)
+def notebook_restart(order_id: int) -> bool:
+    from catalog.services.notebooks import notebook_restart_run
+
+    return notebook_restart_run(order_id=order_id)

@@ -9,6 +9,7 @@ urlpatterns = [
     path("new/<slug:slug>/", views.order_new, name="new"),
     path("<int:order_id>/", views.order_detail, name="detail"),
     path("<int:order_id>/terminate/", views.order_terminate_view, name="terminate"),
+    path("<int:order_id>/restart/", views.notebook_restart_view, name="restart"),
 ]
 
 metadata_urlpatterns = [

@@ -16,6 +16,7 @@ from catalog.models import Product
 from catalog.offerings import offering_for
 from catalog.selectors import purchase_blockers, storefront_availability
 from catalog.selectors_orders import order_get_visible, order_list, order_snapshot
+from catalog.services.notebooks import notebook_restart
 from catalog.services.orders import order_place, order_terminate
 from fabric.models import Allocation
 from fabric.selectors import bare_metal_models
@@ -141,6 +142,20 @@ def order_terminate_view(request, order_id: int):
         raise PermissionDenied("Your role cannot stop this order.")
     order_terminate(order=order, actor=Actor.from_request(request))
     messages.info(request, f"{order} is being terminated.")
+    return redirect("orders:detail", order_id=order.pk)
+
+
+@login_required
+@require_POST
+def notebook_restart_view(request, order_id: int):
+    order = order_get_visible(user=request.user, membership=request.membership, order_id=order_id)
+    if not _may_end(request, order):
+        raise PermissionDenied("Your role cannot restart this notebook.")
+    try:
+        notebook_restart(order=order, actor=Actor.from_request(request))
+        messages.info(request, "Restarting JupyterLab; your files are kept.")
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
     return redirect("orders:detail", order_id=order.pk)
 
 

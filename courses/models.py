@@ -21,6 +21,9 @@ class Course(models.Model):
     budget = models.DecimalField(max_digits=12, decimal_places=2)
     idle_minutes = models.PositiveSmallIntegerField(default=30)
     ended_at = models.DateTimeField(null=True, blank=True, help_text="torn down at term end")
+    alerted_percent = models.PositiveSmallIntegerField(
+        default=0, help_text="the highest budget alert sent (50, 80, 100)"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )

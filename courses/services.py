@@ -265,3 +265,57 @@ def lab_sessions_prestart(*, now: datetime | None = None) -> int:
                 continue  # over quota or budget: that student launches by hand, and is told why
         LabSession.objects.filter(pk=session.pk).update(prestarted_at=now)
     return started
+
+
+BUDGET_LEVELS = (50, 80, 100)
+
+
+def course_budgets_check() -> int:
+    """Alert a course's instructors (and the organization's owners) at 50, 80 and 100 % of its
+    budget, once each (an audit event and an email); at 100 % every running notebook of the
+    course stops. Returns the alerts sent."""
+    from courses.selectors import course_spent
+
+    sent = 0
+    for course in Course.objects.filter(ended_at=None).select_related("organization"):
+        spent = course_spent(course=course)
+        percent = spent / course.budget * 100
+        reached = max((level for level in BUDGET_LEVELS if percent >= level), default=0)
+        with transaction.atomic():
+            locked = Course.objects.select_for_update().get(pk=course.pk)
+            if reached <= locked.alerted_percent:
+                continue
+            locked.alerted_percent = reached
+            locked.save(update_fields=["alerted_percent"])
+            audit_record(
+                actor=Actor.system("task"), organization=course.organization,
+                action="course.budget_alert", target=f"{reached}% of {course.title}",
+                detail={"spent": f"{spent:.2f}", "budget": str(course.budget)},
+            )  # fmt: skip
+            message = (
+                f"{course.title} has used {reached}% of its budget: "
+                f"${spent:.2f} of ${course.budget}."
+            )
+            if reached >= 100:
+                message += " Every running notebook of the course is being stopped."
+                for live in course_orders(course=course).filter(state__in=LIVE):
+                    order_terminate(
+                        order=live, actor=Actor.system("task"), reason="course budget used up"
+                    )
+            subject = f"{course.title}: {reached}% of the budget used"
+            recipients = _staff_emails(course)
+            transaction.on_commit(
+                lambda s=subject, m=message, r=recipients: send_mail(
+                    subject=s, message=m, from_email=None, recipient_list=r
+                )
+            )
+            sent += 1
+    return sent
+
+
+def _staff_emails(course: Course) -> list[str]:
+    admins = Membership.objects.filter(
+        organization_id=course.organization_id, role__in=ORG_ADMINS
+    ).values_list("user__email", flat=True)
+    instructors = course.enrollments.filter(role=Role.INSTRUCTOR).values_list("email", flat=True)
+    return sorted({*admins, *instructors})

@@ -207,6 +207,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "orders-resume": {"task": "catalog.tasks.orders_resume", "schedule": 60.0},
     "notebooks-cull": {"task": "catalog.tasks.notebooks_cull", "schedule": 60.0},
     "lab-sessions": {"task": "courses.tasks.lab_sessions_start", "schedule": 60.0},
+    "course-budgets": {"task": "courses.tasks.course_budgets", "schedule": 60.0},
 }
 CELERY_TASK_ALWAYS_EAGER = False
 

@@ -33,7 +33,7 @@ def notebook_admission(*, hub_user: str, server: str) -> Decision:
     )
     if order is None:
         return Decision(False, "Launch notebooks from the storefront.")
-    if order.state != OrderState.LAUNCHING:
+    if order.state not in (OrderState.LAUNCHING, OrderState.ACTIVE):  # ACTIVE: a restart
         return Decision(False, "This notebook has ended; launch a new one from the storefront.")
     refusal = offering_for(order.offering).refusal(order)
     if refusal:

@@ -4,14 +4,17 @@ the hub's own API cannot start a server the portal did not launch; stopping free
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 from django.db import connections
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from catalog.models import Order, OrderState
 from catalog.notebooks import hub
-from catalog.services.orders import order_place, order_terminate
+from catalog.services.notebooks import notebook_restart_run, notebooks_cull
+from catalog.services.orders import order_place
 from catalog.services.products import product_upsert
 from portal.services.audit import Actor
 from tests.catalog.lab import customer
@@ -54,7 +57,7 @@ def wait_for(order, states, timeout=90):
     raise AssertionError(f"order stuck in {order.state}: {order.message}")
 
 
-def test_a_notebook_launched_from_the_portal_opens_jupyterlab_signed_in_and_stops(
+def test_a_notebook_launched_from_the_portal_opens_jupyterlab_restarts_and_is_culled_when_idle(
     jupyterhub, live_stack, page
 ):
     h100_node()
@@ -76,8 +79,15 @@ def test_a_notebook_launched_from_the_portal_opens_jupyterlab_signed_in_and_stop
     expect(page.locator("#jp-main-dock-panel")).to_be_visible(timeout=30_000)
     assert f"/user/u{user.pk}/o{order.pk}/lab" in page.url
 
-    off_loop(order_terminate, order=order, actor=Actor(user=user))
+    assert off_loop(notebook_restart_run, order_id=order.pk) is True  # same order, same GPU
+    page.reload()
+    expect(page.locator("#jp-main-dock-panel")).to_be_visible(timeout=30_000)
+
+    assert off_loop(notebooks_cull) == 0  # just used
+    later = timezone.now() + timedelta(minutes=61)
+    assert off_loop(notebooks_cull, now=later) == 1  # idle past NOTEBOOK_IDLE_MINUTES
     order = wait_for(order, (S.TERMINATED,))
+    assert order.message.startswith("Terminated (idle for 60 minutes)")
     assert not hub.server_state(hub.hub_name(user.pk), f"o{order.pk}").exists
     order.allocation.refresh_from_db()
     assert order.allocation.state == "released"

@@ -163,3 +163,53 @@ def test_tas_see_and_stop_but_do_not_change_quotas_and_others_see_nothing(client
     assert 'id="launch"' in client.get(f"/courses/{course.pk}/").content.decode()
     client.force_login(member())
     assert client.get(f"/courses/{course.pk}/").status_code == 404
+
+
+def test_course_budget_alerts_go_out_once_per_level_and_at_100_percent_notebooks_stop(
+    mailoutbox, django_capture_on_commit_callbacks
+):
+    from catalog.models import Order
+
+    admin = university()
+    course = course_of(admin, budget=Decimal("10"))
+    student, _ = student_in(course)
+    spent = past_usage(course, student, hours=1)
+    Order.objects.filter(pk=spent.pk).update(hourly_quote=Decimal("5.5"))  # $5.50: 55 %
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.course_budgets_check() == 1
+        assert services.course_budgets_check() == 0  # once per level
+    assert mailoutbox[-1].subject == "Deep Learning 101: 50% of the budget used"
+    assert admin.email in mailoutbox[-1].to
+
+    running = past_usage(course, student, hours=1)
+    Order.objects.filter(pk=running.pk).update(
+        state="active", ended_at=None, cleaned_up_at=None, hourly_quote=Decimal("5")
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.course_budgets_check() == 1
+    running.refresh_from_db()
+    assert running.state == "stopping" and "course budget used up" in running.message
+    assert "being stopped" in mailoutbox[-1].body
+
+
+def test_a_lab_session_reserves_gpus_and_starts_the_students_servers_beforehand():
+    from catalog.models import Order
+    from tests.catalog.test_notebooks import h100_node
+
+    h100_node()
+    product_upsert(slug="notebook", name="Notebook", kind="notebook", summary="-")
+    admin = university()
+    course = course_of(admin)
+    student, _ = student_in(course)
+    starts = timezone.now() + timedelta(minutes=30)
+    session = services.lab_session_schedule(
+        course=course, starts_at=starts, ends_at=starts + timedelta(hours=2), profile="h100-1g",
+        by=admin, actor=Actor(user=admin),
+    )  # fmt: skip
+    assert session.reservation.count == 1  # one student on 1/7 of a GPU: one GPU held
+    assert session.reservation.starts_at == starts - services.PRESTART
+    assert services.lab_sessions_prestart(now=timezone.now()) == 0  # not yet
+    assert services.lab_sessions_prestart(now=starts - timedelta(minutes=9)) == 1
+    order = Order.objects.get(created_by=student)
+    assert order.spec["course"] == course.pk and order.organization == course.organization
+    assert services.lab_sessions_prestart(now=starts - timedelta(minutes=5)) == 0  # once
