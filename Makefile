@@ -22,6 +22,7 @@ run: install node_modules/.installed
 	  $(BIN)/python manage.py collectstatic --noinput -v0 && \
 	  $(BIN)/python manage.py demo_load && \
 	  echo && echo "  Storefront: http://127.0.0.1:$(WEB_PORT)/   (API docs: /api/docs/, health: /healthz)" && \
+	  echo "  JupyterHub: $(JUPYTERHUB_URL)/   (signed in through the storefront)" && \
 	  echo "  Demo logins: operator / $${DEMO_PASSWORD:-storefront-demo} (operator console)," && \
 	  echo "               customer / $${DEMO_PASSWORD:-storefront-demo} (Acme AI)" && \
 	  echo "  Ctrl-C stops everything." && echo && \

@@ -46,6 +46,7 @@ def _actor(order: Order) -> Actor:
 
 class BareMetal(Offering):
     kind = "bare_metal"
+    active_message = "Running. Connect with the ssh commands below."
     steps = (
         AUTHORIZE,
         Step("allocate", "Servers allocated", (S.AUTHORIZED, S.QUEUED, S.ALLOCATING)),

@@ -49,6 +49,7 @@ AUTHORIZE = Step("authorize", "Payment authorized", (OrderState.PLACED,))
 class Offering(ABC):
     kind: str
     steps: tuple[Step, ...]
+    active_message: str = "Running."
 
     @abstractmethod
     def clean_spec(self, spec: dict) -> dict:

@@ -51,6 +51,7 @@ def _units(profile: dict) -> int:
 
 class Notebook(Offering):
     kind = "notebook"
+    active_message = "Running. Open JupyterLab; stop it when you are done."
     steps = (
         AUTHORIZE,
         Step("allocate", "GPU allocated", (S.AUTHORIZED, S.QUEUED, S.ALLOCATING)),

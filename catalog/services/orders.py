@@ -145,12 +145,11 @@ def _runner(order_id: int) -> Iterator[bool]:
 MESSAGES = {
     S.AUTHORIZED: "Payment authorized; asking for capacity.",
     S.QUEUED: "Capacity requested.",
-    S.ALLOCATING: "Servers allocated.",
+    S.ALLOCATING: "Capacity allocated.",
     S.NETWORKING: "Building your private network on the switches.",
     S.POWERING: "Powering on the servers through their BMCs.",
-    S.LAUNCHING: "Checking the servers are up.",
+    S.LAUNCHING: "Starting up.",
     S.READY: "Ready: handing over.",
-    S.ACTIVE: "Running. Connect with the ssh commands below.",
 }
 
 
@@ -199,7 +198,8 @@ def _apply(order: Order, result: Advance | Wait) -> str:
         order_transition(
             order=locked, to=result.to, actor="task:order_advance", detail=result.detail
         )
-        locked.message = MESSAGES.get(result.to, "")
+        offering = offering_for(locked.offering)
+        locked.message = offering.active_message if result.to == S.ACTIVE else MESSAGES[result.to]
         if result.to == S.READY:
             locked.ready_at = timezone.now()  # billing starts here
         locked.save(update_fields=["message", "ready_at", "updated_at"])
