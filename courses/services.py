@@ -165,7 +165,8 @@ def notebook_product() -> Product:
 
 @transaction.atomic
 def course_notebook_launch(*, course: Course, user: User, profile: str, actor: Actor) -> Order:
-    """Start the student's notebook (or return the one already running), paid by the course."""
+    """Start the student's notebook (or return the one already running), paid by the course;
+    during a lab session on that profile it takes its GPU from the session's reservation."""
     live = course_orders(course=course).filter(created_by=user, state__in=LIVE).first()
     if live is not None:
         return live
@@ -173,9 +174,16 @@ def course_notebook_launch(*, course: Course, user: User, profile: str, actor: A
     refusal = launch_refusal(course=course, enrollment=enrollment, profile=profile)
     if refusal:
         raise PermissionDenied(refusal)
+    now = timezone.now()
+    session = course.lab_sessions.filter(
+        profile=profile, starts_at__lte=now + PRESTART, ends_at__gt=now, reservation__isnull=False
+    ).first()
+    spec = {"profile": profile, "course": course.pk}
+    if session is not None:
+        spec["reservation"] = session.reservation_id
     return order_create(
-        organization=course.organization, user=user, product=notebook_product(),
-        spec={"profile": profile, "course": course.pk}, actor=actor,
+        organization=course.organization, user=user, product=notebook_product(), spec=spec,
+        actor=actor,
     )  # fmt: skip
 
 

@@ -27,9 +27,10 @@ from catalog.offerings.base import (
 )
 from catalog.pricing import gpu_hour_price
 from fabric.capacity.engine import PROFILES, SLICE_UNITS
-from fabric.models import GPU, Allocation, AllocationState
+from fabric.models import GPU, Allocation, AllocationState, Reservation
 from fabric.services.allocations import allocation_release, allocation_request
 from fabric.services.quotas import quota_check
+from fabric.services.reservations import reservation_claim
 from portal.services.audit import Actor
 
 S = OrderState
@@ -65,8 +66,9 @@ class Notebook(Offering):
             raise ValidationError({"profile": f"Choose one of {', '.join(profiles())}."})
         clean = {"profile": key, **{k: profiles()[key][k] for k in ("gpu_model", "shape")}}
         clean["slice_profile"] = profiles()[key].get("slice_profile", "")
-        if spec.get("course"):
-            clean["course"] = int(spec["course"])
+        for key in ("course", "reservation"):  # a course's notebook; a lab session's held GPUs
+            if spec.get(key):
+                clean[key] = int(spec[key])
         return clean
 
     def admit(self, organization, spec: dict) -> None:
@@ -91,12 +93,19 @@ class Notebook(Offering):
 
     def _allocate(self, order: Order) -> Advance:
         if order.allocation_id is None:
-            spec = order.spec
+            spec, actor = order.spec, Actor.system("task")
             with transaction.atomic():
-                order.allocation = allocation_request(
+                held = Reservation.objects.filter(
+                    pk=spec.get("reservation"), organization=order.organization
+                ).first()
+                claimed = held and reservation_claim(
+                    reservation=held, shape=spec["shape"], slice_profile=spec["slice_profile"],
+                    actor=actor,
+                )  # fmt: skip
+                order.allocation = claimed or allocation_request(
                     organization=order.organization, shape=spec["shape"],
                     gpu_model=spec["gpu_model"], count=1, slice_profile=spec["slice_profile"],
-                    actor=Actor.system("task"),
+                    actor=actor,
                 )  # fmt: skip
                 order.save(update_fields=["allocation", "updated_at"])
         return Advance(S.QUEUED, f"allocation {order.allocation_id}")

@@ -7,11 +7,12 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.backends.postgresql.psycopg_any import DateTimeTZRange, NumericRange
 from django.utils import timezone
 
-from fabric.capacity.engine import SLICE_UNITS, Request
+from fabric.capacity.engine import PROFILES, SLICE_UNITS, Request
 from fabric.capacity.loader import CapacitySource
-from fabric.models import Allocation, AllocationState, Reservation
+from fabric.models import Allocation, AllocationState, GpuBooking, Reservation
 from fabric.services.allocations import activate, lock_model, place
 from fabric.services.quotas import quota_check
 from portal.models import Organization
@@ -150,3 +151,71 @@ def reservation_cancel(*, reservation: Reservation, actor: Actor, now: datetime 
     reservation.state = Reservation.State.CANCELLED
     reservation.save(update_fields=["state"])
     return reservation
+
+
+@transaction.atomic
+def reservation_claim(
+    *,
+    reservation: Reservation,
+    shape: str,
+    actor: Actor,
+    slice_profile: str = "",
+    now: datetime | None = None,
+) -> Allocation | None:
+    """Take one GPU or one MIG slice out of the reservation's hold that covers `now` and give
+    it to a new allocation of the same organization until the hold ends (a lab session's
+    notebook). None when no hold covers `now` or it has no room left: the caller asks for
+    capacity the usual way."""
+    now = now or timezone.now()
+    if reservation.state != Reservation.State.CONFIRMED:
+        return None
+    need = SLICE_UNITS if shape == Allocation.Shape.GPU else PROFILES.get(slice_profile, 0)
+    if not need:
+        return None
+    lock_model(reservation.gpu_model)
+    hold = (
+        reservation.holds.select_for_update()
+        .filter(state__in=[AllocationState.PLACED, AllocationState.ACTIVE])
+        .filter(starts_at__lte=now, ends_at__gt=now)
+        .first()
+    )
+    if hold is None:
+        return None
+    for booking in hold.bookings.select_for_update().order_by("gpu_id", "units"):
+        lower, upper = booking.units.lower, booking.units.upper
+        if upper - lower < need or not booking.period.lower <= now < booking.period.upper:
+            continue
+        end = booking.period.upper
+        claim = Allocation.objects.create(
+            organization=reservation.organization, shape=shape, gpu_model=reservation.gpu_model,
+            count=1, slice_profile=slice_profile if shape == Allocation.Shape.SLICE else "",
+            gpu_units=need, starts_at=now, ends_at=end, placed_at=now, created_by=actor.user,
+            detail=f"from reservation {reservation.pk}",
+        )  # fmt: skip
+        # The hold keeps what it had before now and the units left over after; the claim
+        # takes [lower, lower + need) from now on.
+        if booking.period.lower < now:
+            booking.period = DateTimeTZRange(booking.period.lower, now, "[)")
+            booking.save(update_fields=["period"])
+            rest = None
+        else:
+            rest = booking
+        if upper - lower > need:
+            leftover = NumericRange(lower + need, upper)
+            if rest is None:
+                GpuBooking.objects.create(
+                    allocation=hold, gpu_id=booking.gpu_id, node_id=booking.node_id,
+                    units=leftover, period=DateTimeTZRange(now, end, "[)"),
+                )  # fmt: skip
+            else:
+                rest.units = leftover
+                rest.save(update_fields=["units"])
+        elif rest is not None:
+            rest.delete()
+        GpuBooking.objects.create(
+            allocation=claim, gpu_id=booking.gpu_id, node_id=booking.node_id,
+            units=NumericRange(lower, lower + need), period=DateTimeTZRange(now, end, "[)"),
+        )  # fmt: skip
+        activate(allocation=claim, now=now, actor=actor)
+        return claim
+    return None

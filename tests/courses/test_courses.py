@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
 from catalog.notebooks.admission import notebook_admission
+from catalog.services.orders import order_advance_run
 from catalog.services.products import product_upsert
 from courses import services
 from courses.models import Enrollment
@@ -209,7 +210,40 @@ def test_a_lab_session_reserves_gpus_and_starts_the_students_servers_beforehand(
     assert session.reservation.count == 1  # one student on 1/7 of a GPU: one GPU held
     assert session.reservation.starts_at == starts - services.PRESTART
     assert services.lab_sessions_prestart(now=timezone.now()) == 0  # not yet
-    assert services.lab_sessions_prestart(now=starts - timedelta(minutes=9)) == 1
+    _shift(session, -timedelta(minutes=25))  # the clock moves to 5 minutes before class
+    assert services.lab_sessions_prestart() == 1
     order = Order.objects.get(created_by=student)
     assert order.spec["course"] == course.pk and order.organization == course.organization
-    assert services.lab_sessions_prestart(now=starts - timedelta(minutes=5)) == 0  # once
+    assert order.spec["reservation"] == session.reservation_id
+    assert services.lab_sessions_prestart() == 0  # once
+
+    # The allocation step takes the student's slice out of the session's held GPU.
+    for _ in range(2):  # placed -> authorized -> queued
+        order_advance_run(order_id=order.pk)
+    order.refresh_from_db()
+    held = session.reservation.holds.get().bookings.values_list("gpu_id", flat=True)
+    assert order.allocation.detail == f"from reservation {session.reservation_id}"
+    assert order.allocation.bookings.get().gpu_id in set(held)
+
+
+def _shift(session, delta) -> None:
+    """Move a lab session, its reservation and the GPUs it holds by `delta` (the test's clock)."""
+    from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
+
+    from courses.models import LabSession
+
+    LabSession.objects.filter(pk=session.pk).update(
+        starts_at=session.starts_at + delta, ends_at=session.ends_at + delta
+    )
+    reservation = session.reservation
+    reservation.starts_at += delta
+    reservation.ends_at += delta
+    reservation.save()
+    for hold in reservation.holds.all():
+        hold.starts_at += delta
+        hold.ends_at += delta
+        hold.save()
+        for booking in hold.bookings.all():
+            lower, upper = booking.period.lower + delta, booking.period.upper + delta
+            booking.period = DateTimeTZRange(lower, upper, "[)")
+            booking.save()

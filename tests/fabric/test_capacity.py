@@ -15,7 +15,7 @@ from fabric.services import allocations as alloc
 from fabric.services.fleet import fleet_generate
 from fabric.services.queue import queue_process
 from fabric.services.quotas import QuotaExceeded
-from fabric.services.reservations import NoCapacity, reservation_book
+from fabric.services.reservations import NoCapacity, reservation_book, reservation_claim
 from portal.services.audit import Actor
 from tests.portal.factories import member, organization_of
 
@@ -276,6 +276,44 @@ def test_a_reservation_holds_capacity_weekly_or_suggests_the_nearest_windows(fle
     assert (start + timedelta(hours=2), start + timedelta(hours=4)) in suggestions
     # An open-ended request for every H100 node now cannot take the reserved GPUs.
     assert _request(_org(), count=len(fleet)).state == "queued"
+
+
+def test_a_reservations_organization_claims_its_held_gpus_and_slices_while_others_cannot(fleet):
+    org = _org()
+    start = T0 + timedelta(hours=1)
+    reservation = reservation_book(
+        organization=org, gpu_model=H100, count=1, starts_at=start,
+        ends_at=start + timedelta(hours=2), actor=SYSTEM, now=T0,
+    )  # fmt: skip
+    hold = reservation.holds.get()
+    held_gpu = hold.bookings.get().gpu_id
+    assert (
+        reservation_claim(
+            reservation=reservation, shape="slice", slice_profile="1g", actor=SYSTEM, now=T0
+        )
+        is None
+    )  # fmt: skip  (before the window)
+    during = start + timedelta(minutes=10)
+    slices = [
+        reservation_claim(
+            reservation=reservation, shape="slice", slice_profile="3g", actor=SYSTEM, now=during
+        )
+        for _ in range(3)
+    ]
+    assert slices[2] is None  # 3g + 3g fit in 7 units; a third does not
+    for claim in slices[:2]:
+        booking = claim.bookings.get()
+        assert claim.state == "active" and claim.organization == org
+        assert booking.gpu_id == held_gpu and booking.period.upper == start + timedelta(hours=2)
+    units = sorted((b.units.lower, b.units.upper) for b in GpuBooking.objects.filter(
+        gpu_id=held_gpu, period__contains=during + timedelta(minutes=1)))  # fmt: skip
+    assert units == [(0, 3), (3, 6), (6, 7)]  # two claims and the hold's last unit
+    assert hold.bookings.filter(period__contains=start).get().units == NumericRange(0, 7)
+    one = reservation_claim(
+        reservation=reservation, shape="slice", slice_profile="1g", actor=SYSTEM, now=during
+    )
+    assert one is not None and not hold.bookings.filter(period__contains=during).exists()
+    assert _double_bookings() == 0
 
 
 @pytest.mark.django_db
