@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+from bench.scratch import django_setup, scratch_database
 
 VENDORS = ["arista_eos", "cisco_nxos", "juniper_junos", "dell_sonic"]
 
@@ -27,19 +27,10 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    django_setup()
 
-    import django
-
-    django.setup()
-    from django.db import connection
-
-    connection.settings_dict["TEST"]["NAME"] = "bench_network"
-    old_name = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    try:
+    with scratch_database("bench_network"):
         return run(args.rounds)
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
 
 
 def run(rounds: int) -> int:

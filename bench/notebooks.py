@@ -20,29 +20,19 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+from bench.scratch import django_setup, process_environment, scratch_database
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=8)
     args = parser.parse_args()
+    django_setup()
 
-    import django
-
-    django.setup()
-    from django.db import connection
-
-    connection.settings_dict["TEST"]["NAME"] = "bench_notebooks"
-    old_name = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    try:
+    with scratch_database("bench_notebooks"):
         return run(args.rounds)
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
 
 
 def usable(name: str, server: str, started: float, timeout: float = 60) -> float:
@@ -65,7 +55,6 @@ def usable(name: str, server: str, started: float, timeout: float = 60) -> float
 
 def run(rounds: int) -> int:
     from django.conf import settings
-    from django.db import connection
     from django.test import override_settings
     from django.utils import timezone
 
@@ -77,20 +66,12 @@ def run(rounds: int) -> int:
     from catalog.services.products import product_upsert
     from fabric.models import GPU, Node, Site
     from portal import stack
-    from portal.celery import app as celery_app
     from portal.embedded import free_port
     from portal.services.accounts import user_create
     from portal.services.audit import Actor
 
-    queue = f"bench-{uuid.uuid4().hex[:6]}"
-    celery_app.conf.task_default_queue = queue
     hub_url, token = f"http://127.0.0.1:{free_port()}", uuid.uuid4().hex
-    scratch = urlsplit(settings.DATABASE_URL)._replace(path="/" + connection.settings_dict["NAME"])
-    env = {
-        **os.environ, "DATABASE_URL": urlunsplit(scratch), "REDIS_URL": settings.REDIS_URL,
-        "STOREFRONT_QUEUE_PREFIX": queue, "DJANGO_DEBUG": "1", "JUPYTERHUB_URL": hub_url,
-        "JUPYTERHUB_API_TOKEN": token,
-    }  # fmt: skip
+    env = process_environment(JUPYTERHUB_URL=hub_url, JUPYTERHUB_API_TOKEN=token)
     owner = user_create(
         username="bench", email="bench@example.com", password=os.urandom(8).hex(),
         organization_name="Bench", email_verified=True,

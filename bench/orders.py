@@ -22,10 +22,9 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+from bench.scratch import django_setup, process_environment, scratch_database
 
 VENDORS = ["arista_eos", "cisco_nxos", "juniper_junos", "dell_sonic"]
 
@@ -34,19 +33,10 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    django_setup()
 
-    import django
-
-    django.setup()
-    from django.db import connection
-
-    connection.settings_dict["TEST"]["NAME"] = "bench_orders"
-    old_name = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    try:
+    with scratch_database("bench_orders"):
         return run(args.rounds)
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
 
 
 def _seconds(start, end) -> float:
@@ -68,8 +58,6 @@ def measure(order) -> dict:
 
 
 def run(rounds: int) -> int:
-    from django.conf import settings
-    from django.db import connection
 
     from billing.models import CreditGrant
     from catalog.models import Order, OrderState
@@ -79,19 +67,13 @@ def run(rounds: int) -> int:
     from fabric.testbed import bmcs, inventory
     from fabric.testbed.switches import PASSWORD, SwitchSpec, start_switches
     from portal import stack
-    from portal.celery import app as celery_app
     from portal.embedded import free_port
     from portal.services.accounts import user_create
     from portal.services.audit import Actor
 
-    queue = f"bench-{uuid.uuid4().hex[:6]}"
-    celery_app.conf.task_default_queue = queue
-    scratch = urlsplit(settings.DATABASE_URL)._replace(path="/" + connection.settings_dict["NAME"])
-    env = {
-        **os.environ, "DATABASE_URL": urlunsplit(scratch),
-        "REDIS_URL": settings.REDIS_URL, "STOREFRONT_QUEUE_PREFIX": queue, "DJANGO_DEBUG": "1",
-        "STOREFRONT_TESTBED_SWITCH_PASSWORD": PASSWORD, "ORDER_POWER_POLL_SECONDS": "0.25",
-    }  # fmt: skip
+    env = process_environment(
+        STOREFRONT_TESTBED_SWITCH_PASSWORD=PASSWORD, ORDER_POWER_POLL_SECONDS="0.25"
+    )
     owner = user_create(
         username="bench", email="bench@example.com", password=os.urandom(8).hex(),
         organization_name="Bench", email_verified=True,

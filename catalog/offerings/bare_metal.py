@@ -26,7 +26,7 @@ from catalog.offerings.base import (
 from catalog.pricing import gpu_hour_price
 from fabric import selectors as fabric_nodes
 from fabric.capacity.engine import SLICE_UNITS
-from fabric.models import Allocation, AllocationState
+from fabric.models import Allocation
 from fabric.networks.push import PushFailed
 from fabric.power.base import ON, PowerFatal, PowerTransient
 from fabric.services.allocations import allocation_release, allocation_request, gpus_per_node
@@ -100,7 +100,7 @@ class BareMetal(Offering):
     def run(self, order: Order) -> Advance | Wait:
         return {
             S.AUTHORIZED: self._allocate,
-            S.QUEUED: self._await_capacity,
+            S.QUEUED: self.await_capacity,
             S.ALLOCATING: self._take_nodes,
             S.NETWORKING: self._network,
             S.POWERING: self._power,
@@ -121,21 +121,6 @@ class BareMetal(Offering):
                 order.allocation = allocation
                 order.save(update_fields=["allocation", "updated_at"])
         return Advance(S.QUEUED, f"allocation {order.allocation_id}")
-
-    def _await_capacity(self, order: Order) -> Advance | Wait:
-        from catalog.services.orders import order_step_progress
-
-        allocation = Allocation.objects.get(pk=order.allocation_id)
-        if allocation.state == AllocationState.ACTIVE:
-            return Advance(S.ALLOCATING)
-        if allocation.state in (AllocationState.CANCELLED, AllocationState.FAILED):
-            raise StepFatal("The capacity request was cancelled before it could start.")
-        when = allocation.estimated_start
-        detail = f"Waiting for capacity: position {allocation.queue_position or '?'} in the queue"
-        if when:
-            detail += f", expected from {when:%Y-%m-%d %H:%M} UTC"
-        order_step_progress(order=order, key="allocate", progress=10, detail=detail)
-        return Wait(settings.ORDER_QUEUE_POLL_SECONDS, detail)
 
     def _take_nodes(self, order: Order) -> Advance:
         nodes = fabric_nodes.allocation_nodes(allocation_id=order.allocation_id)

@@ -9,6 +9,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
+
 from catalog.models import Order, OrderState
 
 
@@ -75,6 +77,23 @@ class Offering(ABC):
     @abstractmethod
     def handover(self, order: Order) -> dict:
         """What the tenant needs to use it (addresses, commands)."""
+
+    def await_capacity(self, order: Order) -> Advance | Wait:
+        """The queued step every allocating offering shares: on once the allocation is active,
+        fatal if it was cancelled, else wait (saying where in the queue it stands)."""
+        from catalog.services.orders import order_step_progress
+        from fabric.models import Allocation, AllocationState
+
+        allocation = Allocation.objects.get(pk=order.allocation_id)
+        if allocation.state == AllocationState.ACTIVE:
+            return Advance(OrderState.ALLOCATING)
+        if allocation.state in (AllocationState.CANCELLED, AllocationState.FAILED):
+            raise StepFatal("The capacity request was cancelled before it could start.")
+        detail = f"Waiting for capacity: position {allocation.queue_position or '?'} in the queue"
+        if allocation.estimated_start:
+            detail += f", expected from {allocation.estimated_start:%Y-%m-%d %H:%M} UTC"
+        order_step_progress(order=order, key="allocate", progress=10, detail=detail)
+        return Wait(settings.ORDER_QUEUE_POLL_SECONDS, detail)
 
     def step_for(self, state: str) -> Step | None:
         return next((step for step in self.steps if state in step.states), None)

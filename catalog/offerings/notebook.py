@@ -27,7 +27,7 @@ from catalog.offerings.base import (
 )
 from catalog.pricing import gpu_hour_price
 from fabric.capacity.engine import PROFILES, SLICE_UNITS
-from fabric.models import GPU, Allocation, AllocationState, Reservation
+from fabric.models import GPU, Reservation
 from fabric.services.allocations import allocation_release, allocation_request
 from fabric.services.quotas import quota_check
 from fabric.services.reservations import reservation_claim
@@ -85,7 +85,7 @@ class Notebook(Offering):
     def run(self, order: Order) -> Advance | Wait:
         return {
             S.AUTHORIZED: self._allocate,
-            S.QUEUED: self._await_capacity,
+            S.QUEUED: self.await_capacity,
             S.ALLOCATING: lambda o: Advance(S.LAUNCHING),
             S.LAUNCHING: self._launch,
             S.READY: lambda o: Advance(S.ACTIVE, "handed over"),
@@ -109,14 +109,6 @@ class Notebook(Offering):
                 )  # fmt: skip
                 order.save(update_fields=["allocation", "updated_at"])
         return Advance(S.QUEUED, f"allocation {order.allocation_id}")
-
-    def _await_capacity(self, order: Order) -> Advance | Wait:
-        allocation = Allocation.objects.get(pk=order.allocation_id)
-        if allocation.state == AllocationState.ACTIVE:
-            return Advance(S.ALLOCATING)
-        if allocation.state in (AllocationState.CANCELLED, AllocationState.FAILED):
-            raise StepFatal("The GPU request was cancelled before it could start.")
-        return Wait(settings.ORDER_QUEUE_POLL_SECONDS, "Waiting for a free GPU")
 
     def _launch(self, order: Order) -> Advance | Wait:
         from catalog.services.orders import order_step_progress
