@@ -21,6 +21,14 @@ from portal.services.audit import Actor
 
 @receiver(spending_limit_reached)
 def stop_spending(sender, organization, reason, **kwargs):
+    from catalog.gateway.limits import organization_block
+
+    now = timezone.now()
+    next_month = (now.replace(day=1) + timedelta(days=32)).replace(day=1, hour=0, minute=0)
+    organization_block(  # inference keys answer 402 until the month ends or credit comes
+        organization_id=organization.pk, blocked=True,
+        seconds=int((next_month - now).total_seconds()),
+    )  # fmt: skip
     actor = Actor.system("task")
     grace = timedelta(seconds=settings.BARE_METAL_GRACE_SECONDS)
     for allocation in holding_allocations(organization=organization):

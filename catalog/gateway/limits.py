@@ -1,0 +1,109 @@
+"""Per-key limits, enforced atomically in Redis (the embedded Redis by default): requests and
+tokens per minute, and the key's monthly budget, each checked and taken in one Lua script, so
+concurrent requests on many workers never overshoot. A request reserves its prompt tokens plus
+max_tokens (and their price) before it is sent and settles to the actual count after."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import cache
+
+import redis
+from django.conf import settings
+
+MICRO = 1_000_000  # money is counted in micro-dollars in Redis
+
+TAKE = """
+local rpm, tpm, tokens = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local budget, cost, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local requests = tonumber(redis.call('GET', KEYS[1]) or '0')
+local used = tonumber(redis.call('GET', KEYS[2]) or '0')
+local spent = tonumber(redis.call('GET', KEYS[3]) or '0')
+if redis.call('EXISTS', KEYS[4]) == 1 then return {0, 'blocked', requests, used} end
+if rpm > 0 and requests + 1 > rpm then return {0, 'requests', requests, used} end
+if tpm > 0 and used + tokens > tpm then return {0, 'tokens', requests, used} end
+if budget >= 0 and spent + cost > budget then return {0, 'budget', requests, used} end
+redis.call('INCR', KEYS[1]); redis.call('EXPIRE', KEYS[1], ttl)
+redis.call('INCRBY', KEYS[2], tokens); redis.call('EXPIRE', KEYS[2], ttl)
+redis.call('INCRBY', KEYS[3], cost); redis.call('EXPIRE', KEYS[3], 40 * 86400)
+return {1, '', requests + 1, used + tokens}
+"""
+
+
+@cache
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+@cache
+def _take():
+    return _redis().register_script(TAKE)
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str  # "", "requests", "tokens", "budget" or "blocked"
+    requests: int
+    tokens: int
+    reset_seconds: int
+
+
+def _keys(key_id: int, organization_id: int, minute: int, month: str) -> list[str]:
+    prefix = settings.QUEUE_PREFIX
+    return [
+        f"{prefix}:gw:rpm:{key_id}:{minute}",
+        f"{prefix}:gw:tpm:{key_id}:{minute}",
+        f"{prefix}:gw:spend:{key_id}:{month}",
+        f"{prefix}:gw:blocked:{organization_id}",
+    ]
+
+
+def take(
+    *,
+    key_id: int,
+    organization_id: int,
+    rpm: int | None,
+    tpm: int | None,
+    tokens: int,
+    budget_micro: int | None,
+    cost_micro: int,
+    now: float | None = None,
+) -> tuple[Decision, int]:
+    """Reserve one request, `tokens` tokens and `cost_micro` of the key's monthly budget.
+    Returns the decision and the minute the reservation was taken in (settle in the same)."""
+    now = time.time() if now is None else now
+    minute = int(now // 60)
+    month = time.strftime("%Y-%m", time.gmtime(now))
+    allowed, reason, requests, used = _take()(
+        keys=_keys(key_id, organization_id, minute, month),
+        args=[rpm or 0, tpm or 0, tokens, -1 if budget_micro is None else budget_micro,
+              cost_micro, 120],
+    )  # fmt: skip
+    reset = 60 - int(now % 60)
+    return Decision(bool(allowed), reason.decode() if isinstance(reason, bytes) else reason,
+                    int(requests), int(used), reset), minute  # fmt: skip
+
+
+def settle(
+    *, key_id: int, organization_id: int, minute: int, month: str, tokens: int, cost_micro: int
+) -> None:
+    """Correct a reservation by the difference to what was used (negative: give back)."""
+    keys = _keys(key_id, organization_id, minute, month)
+    pipe = _redis().pipeline()
+    if tokens:
+        pipe.incrby(keys[1], tokens)
+    if cost_micro:
+        pipe.incrby(keys[2], cost_micro)
+    pipe.execute()
+
+
+def organization_block(*, organization_id: int, blocked: bool, seconds: int | None = None) -> None:
+    """A spending limit reached (or lifted): every key of the organization answers 402, until
+    `seconds` have passed (the limits are monthly) or it is lifted."""
+    key = _keys(0, organization_id, 0, "")[3]
+    if blocked:
+        _redis().set(key, 1, ex=seconds)
+    else:
+        _redis().delete(key)
