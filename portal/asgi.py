@@ -1,4 +1,6 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels with session auth."""
+"""ASGI entry point: the token gateway's /v1/ straight to its own ASGI app (no Django request
+cycle on the per-token path), other HTTP through Django, websockets through Channels with
+session auth."""
 
 import os
 
@@ -11,11 +13,19 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the apps loa
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from catalog.gateway.app import application as gateway  # noqa: E402
 from portal.routing import websocket_urlpatterns  # noqa: E402
+
+
+async def http(scope, receive, send):
+    if scope["path"].startswith("/v1/"):
+        return await gateway(scope, receive, send)
+    return await django_application(scope, receive, send)
+
 
 application = ProtocolTypeRouter(
     {
-        "http": django_application,
+        "http": http,
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),

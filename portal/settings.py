@@ -208,6 +208,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "notebooks-cull": {"task": "catalog.tasks.notebooks_cull", "schedule": 60.0},
     "lab-sessions": {"task": "courses.tasks.lab_sessions_start", "schedule": 60.0},
     "course-budgets": {"task": "courses.tasks.course_budgets", "schedule": 60.0},
+    "gateway-usage": {"task": "catalog.tasks.gateway_usage_flush", "schedule": 5.0},
 }
 CELERY_TASK_ALWAYS_EAGER = False
 
@@ -345,3 +346,26 @@ if os.environ.get("NOTEBOOK_PROFILES"):
     import json as _json
 
     NOTEBOOK_PROFILES = _json.loads(os.environ["NOTEBOOK_PROFILES"])
+
+# The token gateway: each public model name, its kind and its OpenAI-compatible upstreams (tried
+# in order; an unhealthy one is skipped), and list prices per million tokens (Rate rows in the
+# operator console override them). JSON in INFERENCE_MODELS / TOKEN_PRICES to change them.
+INFERENCE_MODELS = {
+    "smollm2-135m-instruct": {
+        "kind": "chat",
+        "upstreams": env_list("INFERENCE_CHAT_UPSTREAMS", "http://127.0.0.1:8020/v1"),
+    },
+    "all-minilm-l6-v2": {
+        "kind": "embeddings",
+        "upstreams": env_list("INFERENCE_EMBEDDING_UPSTREAMS", "http://127.0.0.1:8021/v1"),
+    },
+}
+TOKEN_PRICES = {
+    "smollm2-135m-instruct": {"input": "0.05", "output": "0.10"},
+    "all-minilm-l6-v2": {"input": "0.01"},
+}
+for _name in ("INFERENCE_MODELS", "TOKEN_PRICES"):
+    if os.environ.get(_name):
+        import json as _json
+
+        globals()[_name] = _json.loads(os.environ[_name])

@@ -75,7 +75,9 @@ def isolated_queues():
     }
     previous = celery_app.conf.task_default_queue
     celery_app.conf.task_default_queue = QUEUE_PREFIX
-    with override_settings(CHANNEL_LAYERS=layers, CELERY_TASK_DEFAULT_QUEUE=QUEUE_PREFIX):
+    with override_settings(
+        CHANNEL_LAYERS=layers, CELERY_TASK_DEFAULT_QUEUE=QUEUE_PREFIX, QUEUE_PREFIX=QUEUE_PREFIX
+    ):
         yield QUEUE_PREFIX
     celery_app.conf.task_default_queue = previous
 
@@ -163,8 +165,50 @@ def hub_settings():
 
 
 @pytest.fixture(scope="session")
+def inference_settings():
+    """Where the tests' model backends will listen; the live stack's gateway is pointed there
+    whether or not a test starts them."""
+    chat, embeddings = embedded.free_port(), embedded.free_port()
+    values = {
+        "INFERENCE_CHAT_UPSTREAMS": f"http://127.0.0.1:{chat}/v1",
+        "INFERENCE_EMBEDDING_UPSTREAMS": f"http://127.0.0.1:{embeddings}/v1",
+    }
+    models = {
+        "smollm2-135m-instruct": {
+            "kind": "chat", "upstreams": [values["INFERENCE_CHAT_UPSTREAMS"]],
+        },
+        "all-minilm-l6-v2": {
+            "kind": "embeddings", "upstreams": [values["INFERENCE_EMBEDDING_UPSTREAMS"]],
+        },
+    }  # fmt: skip
+    with override_settings(INFERENCE_MODELS=models):
+        yield SimpleNamespace(env=values, chat_port=chat, embeddings_port=embeddings)
+
+
+@pytest.fixture(scope="session")
+def model_servers(inference_settings, tmp_path_factory):
+    """SmolLM2 behind llama.cpp's OpenAI server and MiniLM embeddings, once per session."""
+    from catalog.gateway.backends import runner
+
+    logs = tmp_path_factory.mktemp("models")
+    chat = runner.start_chat(port=inference_settings.chat_port, log=logs / "chat.log")
+    embeddings = runner.start_embeddings(
+        port=inference_settings.embeddings_port, log=logs / "embeddings.log"
+    )
+    yield inference_settings
+    for process in (chat, embeddings):
+        stack.stop(process)
+
+
+@pytest.fixture(scope="session")
 def live_stack(
-    django_db_setup, django_db_blocker, isolated_queues, stripe_peer, hub_settings, tmp_path_factory
+    django_db_setup,
+    django_db_blocker,
+    isolated_queues,
+    stripe_peer,
+    hub_settings,
+    inference_settings,
+    tmp_path_factory,
 ):
     """A Daphne web server and a Celery worker, as real processes, on the test database, with
     localstripe delivering webhooks to it and outgoing mail written to files."""
@@ -173,6 +217,7 @@ def live_stack(
         **os.environ,
         **stripe_peer,
         **hub_settings,
+        **inference_settings.env,
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(mail_dir),
         "DATABASE_URL": _test_database_url(),

@@ -79,6 +79,8 @@ def inference_key_create(
     for field, value in (("rpm", rpm), ("tpm", tpm)):
         if value is not None and value < 1:
             raise ValidationError({field: "A limit is at least 1."})
+    if monthly_budget is not None:
+        monthly_budget = Decimal(monthly_budget).quantize(Decimal("0.01"))
     if monthly_budget is not None and monthly_budget <= 0:
         raise ValidationError({"monthly_budget": "A budget is a positive amount."})
     prefix = secrets.token_hex(4)

@@ -41,6 +41,22 @@ def _take():
     return _redis().register_script(TAKE)
 
 
+_async_scripts: dict = {}
+
+
+def _async_take():
+    """The script on an asyncio Redis client of the running event loop (one per loop)."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    loop = asyncio.get_running_loop()
+    if loop not in _async_scripts:
+        client = aioredis.Redis.from_url(settings.REDIS_URL)
+        _async_scripts[loop] = (client, client.register_script(TAKE))
+    return _async_scripts[loop]
+
+
 @dataclass(frozen=True)
 class Decision:
     allowed: bool
@@ -60,6 +76,20 @@ def _keys(key_id: int, organization_id: int, minute: int, month: str) -> list[st
     ]
 
 
+def _arguments(key_id, organization_id, rpm, tpm, tokens, budget_micro, cost_micro, now):
+    minute = int(now // 60)
+    month = time.strftime("%Y-%m", time.gmtime(now))
+    keys = _keys(key_id, organization_id, minute, month)
+    budget = -1 if budget_micro is None else budget_micro
+    return keys, [rpm or 0, tpm or 0, tokens, budget, cost_micro, 120], minute
+
+
+def _decision(answer, now: float) -> Decision:
+    allowed, reason, requests, used = answer
+    reason = reason.decode() if isinstance(reason, bytes) else reason
+    return Decision(bool(allowed), reason, int(requests), int(used), 60 - int(now % 60))
+
+
 def take(
     *,
     key_id: int,
@@ -74,16 +104,29 @@ def take(
     """Reserve one request, `tokens` tokens and `cost_micro` of the key's monthly budget.
     Returns the decision and the minute the reservation was taken in (settle in the same)."""
     now = time.time() if now is None else now
-    minute = int(now // 60)
-    month = time.strftime("%Y-%m", time.gmtime(now))
-    allowed, reason, requests, used = _take()(
-        keys=_keys(key_id, organization_id, minute, month),
-        args=[rpm or 0, tpm or 0, tokens, -1 if budget_micro is None else budget_micro,
-              cost_micro, 120],
-    )  # fmt: skip
-    reset = 60 - int(now % 60)
-    return Decision(bool(allowed), reason.decode() if isinstance(reason, bytes) else reason,
-                    int(requests), int(used), reset), minute  # fmt: skip
+    keys, args, minute = _arguments(
+        key_id, organization_id, rpm, tpm, tokens, budget_micro, cost_micro, now
+    )
+    return _decision(_take()(keys=keys, args=args), now), minute
+
+
+async def take_async(
+    *,
+    key_id: int,
+    organization_id: int,
+    rpm: int | None,
+    tpm: int | None,
+    tokens: int,
+    budget_micro: int | None,
+    cost_micro: int,
+) -> tuple[Decision, int]:
+    """take() for the ASGI gateway."""
+    now = time.time()
+    keys, args, minute = _arguments(
+        key_id, organization_id, rpm, tpm, tokens, budget_micro, cost_micro, now
+    )
+    _, script = _async_take()
+    return _decision(await script(keys=keys, args=args), now), minute
 
 
 def settle(
@@ -92,11 +135,21 @@ def settle(
     """Correct a reservation by the difference to what was used (negative: give back)."""
     keys = _keys(key_id, organization_id, minute, month)
     pipe = _redis().pipeline()
-    if tokens:
-        pipe.incrby(keys[1], tokens)
-    if cost_micro:
-        pipe.incrby(keys[2], cost_micro)
+    pipe.incrby(keys[1], tokens)
+    pipe.incrby(keys[2], cost_micro)
     pipe.execute()
+
+
+async def settle_async(
+    *, key_id: int, organization_id: int, minute: int, tokens: int, cost_micro: int
+) -> None:
+    month = time.strftime("%Y-%m", time.gmtime(minute * 60))
+    keys = _keys(key_id, organization_id, minute, month)
+    client, _ = _async_take()
+    async with client.pipeline() as pipe:
+        pipe.incrby(keys[1], tokens)
+        pipe.incrby(keys[2], cost_micro)
+        await pipe.execute()
 
 
 def organization_block(*, organization_id: int, blocked: bool, seconds: int | None = None) -> None:

@@ -22,6 +22,8 @@ def test_given_the_procfile_under_honcho_when_interrupted_then_every_process_sto
         "CELERY_BEAT_SCHEDULE_FILE": str(tmp_path / "beat-schedule"),
         "CELERY_CONCURRENCY": "1",
         "JUPYTERHUB_URL": f"http://127.0.0.1:{stack.free_port()}",
+        "INFERENCE_CHAT_UPSTREAMS": f"http://127.0.0.1:{stack.free_port()}/v1",
+        "INFERENCE_EMBEDDING_UPSTREAMS": f"http://127.0.0.1:{stack.free_port()}/v1",
     }
     with contextlib.ExitStack() as processes:
         honcho = stack.spawn(
@@ -31,7 +33,7 @@ def test_given_the_procfile_under_honcho_when_interrupted_then_every_process_sto
         children = psutil.Process(honcho.pid).children(recursive=True)
         commands = " ".join(" ".join(child.cmdline()) for child in children)
         assert "daphne" in commands and "worker" in commands and "beat" in commands
-        assert "jupyterhub_run" in commands
+        assert "jupyterhub_run" in commands and "model_servers" in commands
 
         honcho.send_signal(signal.SIGINT)
         honcho.wait(timeout=30)

@@ -1,0 +1,161 @@
+"""The token gateway against real models (SmolLM2 through llama.cpp's server, MiniLM), served
+by the live Daphne, called with the official `openai` client: non-streaming, streaming and
+embeddings; metering exact under streaming and when the client disconnects; limits (429 with
+Retry-After and x-ratelimit-*), 402, unknown keys and models in OpenAI's error shape."""
+
+import time
+from decimal import Decimal
+
+import httpx
+import openai
+import pytest
+
+from billing.models import UsageEvent
+from catalog.gateway.keys import inference_key_create
+from catalog.gateway.limits import organization_block
+from catalog.gateway.usage import usage_flush
+from portal.services.audit import Actor
+from tests.portal.factories import member
+
+pytestmark = pytest.mark.django_db(transaction=True)
+CHAT = "smollm2-135m-instruct"
+EMBED = "all-minilm-l6-v2"
+HELLO = [{"role": "user", "content": "Say hello to the class."}]
+
+
+def key_for(**limits):
+    user = member()
+    key, secret = inference_key_create(
+        by=user.memberships.get(), name="tests", actor=Actor(user=user), **limits
+    )
+    return key, secret
+
+
+def client(live_stack, secret, **kwargs):
+    return openai.OpenAI(base_url=f"{live_stack.url}/v1", api_key=secret, max_retries=0, **kwargs)
+
+
+def ledger(organization) -> dict[str, int]:
+    """What the ledger holds for the organization, once queued usage is flushed."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        usage_flush()
+        events = UsageEvent.objects.filter(organization=organization)
+        if events.exists():
+            break
+        time.sleep(0.2)
+    totals = {"input_tokens": 0, "output_tokens": 0}
+    for event in UsageEvent.objects.filter(organization=organization):
+        totals[event.meter] += int(event.quantity)
+    return totals
+
+
+def test_chat_with_and_without_streaming_is_metered_to_the_token(live_stack, model_servers):
+    key, secret = key_for()
+    api = client(live_stack, secret)
+    once = api.chat.completions.create(model=CHAT, messages=HELLO, max_tokens=12, temperature=0)
+    assert once.choices[0].message.content and once.usage.completion_tokens == 12
+    assert ledger(key.organization) == {
+        "input_tokens": once.usage.prompt_tokens, "output_tokens": 12,
+    }  # fmt: skip
+
+    other, secret2 = key_for()
+    chunks = list(
+        client(live_stack, secret2).chat.completions.create(
+            model=CHAT, messages=HELLO, max_tokens=12, temperature=0, stream=True,
+            stream_options={"include_usage": True},
+        )
+    )  # fmt: skip
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == once.choices[0].message.content  # same tokens, passed through one by one
+    assert chunks[-1].usage.prompt_tokens == once.usage.prompt_tokens
+    assert chunks[-1].usage.completion_tokens == 12
+    assert ledger(other.organization) == {
+        "input_tokens": once.usage.prompt_tokens, "output_tokens": 12,
+    }  # fmt: skip
+
+    third, secret3 = key_for()
+    plain = list(client(live_stack, secret3).chat.completions.create(
+        model=CHAT, messages=HELLO, max_tokens=5, stream=True))  # fmt: skip
+    assert all(c.usage is None for c in plain)  # usage is stripped when not asked for
+    assert ledger(third.organization)["output_tokens"] == 5
+
+
+def test_embeddings_are_normalised_vectors_billed_by_input_tokens(live_stack, model_servers):
+    key, secret = key_for()
+    answer = client(live_stack, secret).embeddings.create(
+        model=EMBED,
+        input=["The cat sits on the mat.", "A cat is sitting on a rug.", "Stocks fell."],
+    )
+    cat, kitten, stocks = (d.embedding for d in answer.data)
+    assert len(cat) == 384 and abs(sum(v * v for v in cat) - 1) < 1e-3
+
+    def cosine(a, b):
+        return sum(x * y for x, y in zip(a, b, strict=True))
+
+    assert cosine(cat, kitten) > cosine(cat, stocks) + 0.3
+    assert ledger(key.organization) == {
+        "input_tokens": answer.usage.prompt_tokens, "output_tokens": 0,
+    }  # fmt: skip
+
+
+def test_a_client_that_disconnects_pays_for_what_was_generated(live_stack, model_servers):
+    key, secret = key_for()
+    body = {"model": CHAT, "messages": HELLO, "max_tokens": 200, "stream": True}
+    received = 0
+    with httpx.stream(
+        "POST", f"{live_stack.url}/v1/chat/completions", json=body,
+        headers={"Authorization": f"Bearer {secret}"}, timeout=30,
+    ) as answer:  # fmt: skip
+        for line in answer.iter_lines():
+            if line.startswith("data: {") and '"content"' in line:
+                received += 1
+            if received == 5:
+                break  # hang up after five tokens
+    billed = ledger(key.organization)
+    assert billed["input_tokens"] > 0
+    assert 5 <= billed["output_tokens"] < 200
+
+
+def test_limits_answer_429_with_retry_after_and_budgets_402(live_stack, model_servers):
+    _, secret = key_for(rpm=2)
+    api = client(live_stack, secret)
+    for _ in range(2):
+        api.chat.completions.create(model=CHAT, messages=HELLO, max_tokens=1)
+    with pytest.raises(openai.RateLimitError) as limited:
+        api.chat.completions.create(model=CHAT, messages=HELLO, max_tokens=1)
+    headers = limited.value.response.headers
+    assert int(headers["retry-after"]) >= 1
+    assert headers["x-ratelimit-limit-requests"] == "2"
+    assert headers["x-ratelimit-remaining-requests"] == "0"
+    assert limited.value.body["code"] == "rate_limit_exceeded"
+
+    _, poor_secret = key_for(monthly_budget=Decimal("0.01"))
+    with pytest.raises(openai.APIStatusError) as refused:  # 200k tokens at $0.10/M: $0.02
+        client(live_stack, poor_secret).chat.completions.create(
+            model=CHAT, messages=HELLO, max_tokens=200_000
+        )
+    assert refused.value.status_code == 402
+    assert refused.value.body["code"] == "insufficient_quota"
+
+    blocked, blocked_secret = key_for()
+    organization_block(organization_id=blocked.organization_id, blocked=True, seconds=60)
+    with pytest.raises(openai.APIStatusError) as stopped:
+        client(live_stack, blocked_secret).chat.completions.create(
+            model=CHAT, messages=HELLO, max_tokens=5
+        )
+    assert stopped.value.status_code == 402
+    assert "budget or prepaid credit is used up" in stopped.value.message
+    assert ledger(blocked.organization) == {"input_tokens": 0, "output_tokens": 0}
+
+
+def test_bad_keys_and_models_are_refused_in_openais_shape(live_stack, model_servers):
+    with pytest.raises(openai.AuthenticationError) as bad:
+        client(live_stack, "sk-sf-nope").models.list()
+    assert bad.value.body["code"] == "invalid_api_key"
+    _, secret = key_for(allowed_models=[EMBED])
+    api = client(live_stack, secret)
+    assert [m.id for m in api.models.list()] == [EMBED]
+    with pytest.raises(openai.NotFoundError) as hidden:
+        api.chat.completions.create(model=CHAT, messages=HELLO, max_tokens=1)
+    assert hidden.value.body["code"] == "model_not_found"
