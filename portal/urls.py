@@ -46,6 +46,7 @@ urlpatterns = [
     path("capacity/", include("catalog.urls")),
     path("orders/", include("catalog.urls_orders")),
     path("courses/", include("courses.urls")),
+    path("inference/", include("catalog.urls_inference")),
     path("metadata/", include((metadata_urlpatterns, "metadata"))),
     path("operator/inventory/", include("fabric.urls_spreadsheets")),
     path("operator/", include("fabric.urls")),
