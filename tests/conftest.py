@@ -168,14 +168,15 @@ def hub_settings():
 def inference_settings():
     """Where the tests' model backends will listen; the live stack's gateway is pointed there
     whether or not a test starts them."""
-    chat, embeddings = embedded.free_port(), embedded.free_port()
+    chat, embeddings, dead = embedded.free_port(), embedded.free_port(), embedded.free_port()
     values = {
-        "INFERENCE_CHAT_UPSTREAMS": f"http://127.0.0.1:{chat}/v1",
+        # The first chat upstream never answers: every chat request exercises the failover.
+        "INFERENCE_CHAT_UPSTREAMS": f"http://127.0.0.1:{dead}/v1,http://127.0.0.1:{chat}/v1",
         "INFERENCE_EMBEDDING_UPSTREAMS": f"http://127.0.0.1:{embeddings}/v1",
     }
     models = {
         "smollm2-135m-instruct": {
-            "kind": "chat", "upstreams": [values["INFERENCE_CHAT_UPSTREAMS"]],
+            "kind": "chat", "upstreams": values["INFERENCE_CHAT_UPSTREAMS"].split(","),
         },
         "all-minilm-l6-v2": {
             "kind": "embeddings", "upstreams": [values["INFERENCE_EMBEDDING_UPSTREAMS"]],

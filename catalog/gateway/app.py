@@ -22,6 +22,7 @@ from catalog.gateway.usage import usage_push
 
 MAX_BODY = 1 << 20
 DEFAULT_MAX_TOKENS = 256
+PROBE_SECONDS = 10.0
 LOCAL_SECONDS = 2.0  # how long this process trusts a key it looked up (revocation: at most)
 ENDPOINTS = {
     "/v1/chat/completions": "chat",
@@ -56,6 +57,8 @@ class Gateway:
         self.keys: dict[str, tuple[KeyInfo | None, float]] = {}
         self.prices: dict[str, tuple[tuple[float, float], float]] = {}
         self.clients: dict = {}
+        self.probed = 0.0
+        self.background: set = set()
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -77,7 +80,17 @@ class Gateway:
         except Refusal as refusal:
             await _respond(send, refusal.status, refusal.body(), refusal.headers)
 
+    def _maybe_probe(self) -> None:
+        """Health checks ride on traffic: every PROBE_SECONDS a request starts a probe of the
+        upstreams in the background (a down one comes back once it answers)."""
+        if time.monotonic() - self.probed > PROBE_SECONDS:
+            self.probed = time.monotonic()
+            task = asyncio.create_task(self.registry.probe(self._client()))
+            self.background.add(task)
+            task.add_done_callback(self.background.discard)
+
     async def _route(self, scope, receive, send, started: float) -> None:
+        self._maybe_probe()
         key = await self._authenticate(scope)
         path, method = scope["path"].rstrip("/"), scope["method"]
         if path == "/v1/models" and method == "GET":

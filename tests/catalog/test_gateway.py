@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from billing.models import UsageEvent
-from catalog.gateway.keys import inference_key_create
+from catalog.gateway.keys import inference_key_create, inference_key_lookup
 from catalog.gateway.limits import organization_block
 from catalog.gateway.usage import usage_flush
 from portal.services.audit import Actor
@@ -159,3 +159,49 @@ def test_bad_keys_and_models_are_refused_in_openais_shape(live_stack, model_serv
     with pytest.raises(openai.NotFoundError) as hidden:
         api.chat.completions.create(model=CHAT, messages=HELLO, max_tokens=1)
     assert hidden.value.body["code"] == "model_not_found"
+
+
+def test_an_upstream_failing_before_the_first_token_costs_nothing_and_the_next_one_serves(
+    model_servers,
+):
+    """In process, through the ASGI app: a model whose only upstream is down answers 502 in
+    OpenAI's shape and gives its reservation back; a model whose first upstream is down is
+    served by the next."""
+    import asyncio
+
+    from catalog.gateway.app import Gateway
+    from catalog.gateway.registry import Registry
+    from portal.embedded import free_port
+
+    key, secret = key_for(tpm=300)
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    live = f"http://127.0.0.1:{model_servers.chat_port}/v1"
+    app = Gateway()
+    app.registry = Registry({
+        "broken": {"kind": "chat", "upstreams": [dead]},
+        CHAT: {"kind": "chat", "upstreams": [dead, live]},
+    })  # fmt: skip
+    body = {"model": "broken", "messages": HELLO, "max_tokens": 200}
+    # Looked up here, so the app's threads never open database connections of their own.
+    app.keys[secret] = (inference_key_lookup(secret), time.monotonic() + 600)
+    for model in ("broken", CHAT):
+        app.prices[model] = ((0.05, 0.10), time.monotonic() + 600)
+
+    async def calls():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+            auth = {"Authorization": f"Bearer {secret}"}
+            broken = await http.post("/v1/chat/completions", json=body, headers=auth)
+            # The 200-token reservation came back: a 250-token request still fits in 300/min.
+            served = await http.post(
+                "/v1/chat/completions", headers=auth,
+                json={**body, "model": CHAT, "max_tokens": 250 - 30},
+            )  # fmt: skip
+            return broken, served
+
+    broken, served = asyncio.run(calls())
+    assert broken.status_code == 502 and broken.json()["error"]["type"] == "api_error"
+    assert served.status_code == 200, served.text
+    assert app.registry.get(CHAT).candidates()[0] == live  # the dead one is skipped for a while
+    billed = ledger(key.organization)
+    assert billed["output_tokens"] == served.json()["usage"]["completion_tokens"]
