@@ -37,6 +37,7 @@ test: install-test node_modules/.installed system-packages
 	  $(BIN)/pytest $(PYTEST_ARGS)'
 
 bench: install-test
+	$(BIN)/pip install --quiet --quiet -e '.[test,bench]'
 	@$(BIN)/python -m portal.embedded run -- $(BIN)/python bench/latency.py
 
 install: $(VENV)/.installed-run

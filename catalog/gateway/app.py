@@ -18,7 +18,6 @@ from asgiref.sync import sync_to_async
 from catalog.gateway import limits
 from catalog.gateway.keys import KeyInfo, inference_key_lookup
 from catalog.gateway.registry import Registry
-from catalog.gateway.usage import usage_push
 
 MAX_BODY = 1 << 20
 DEFAULT_MAX_TOKENS = 256
@@ -172,18 +171,18 @@ class Gateway:
                 await self._once(send, model, path, body, headers, used)
         finally:
             cost = math.ceil(used["input"] * price_in + used["output"] * price_out)
-            await limits.settle_async(
-                key_id=key.id, organization_id=key.organization_id, minute=minute,
-                tokens=used["input"] + used["output"] - prompt - most,
-                cost_micro=cost - reserved_cost,
-            )  # fmt: skip
+            record = None
             if used["input"] or used["output"]:
-                client, _ = limits._async_take()
-                await usage_push(client, {
+                record = {
                     "id": request_id, "organization": key.organization_id, "key": key.prefix,
                     "model": name, "input": used["input"], "output": used["output"],
                     "started": started, "ended": time.time(),
-                })  # fmt: skip
+                }  # fmt: skip
+            await limits.settle_async(
+                key_id=key.id, organization_id=key.organization_id, minute=minute,
+                tokens=used["input"] + used["output"] - prompt - most,
+                cost_micro=cost - reserved_cost, usage=record,
+            )  # fmt: skip
 
     async def _once(self, send, model, path, body, headers, used) -> None:
         suffix = path.removeprefix("/v1")

@@ -5,6 +5,7 @@ max_tokens (and their price) before it is sent and settles to the actual count a
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from functools import cache
@@ -141,14 +142,26 @@ def settle(
 
 
 async def settle_async(
-    *, key_id: int, organization_id: int, minute: int, tokens: int, cost_micro: int
+    *,
+    key_id: int,
+    organization_id: int,
+    minute: int,
+    tokens: int,
+    cost_micro: int,
+    usage: dict | None = None,
 ) -> None:
+    """settle() for the gateway, queueing the request's usage for the ledger in the same round
+    trip to Redis."""
+    from catalog.gateway.usage import usage_key
+
     month = time.strftime("%Y-%m", time.gmtime(minute * 60))
     keys = _keys(key_id, organization_id, minute, month)
     client, _ = _async_take()
-    async with client.pipeline() as pipe:
+    async with client.pipeline(transaction=False) as pipe:
         pipe.incrby(keys[1], tokens)
         pipe.incrby(keys[2], cost_micro)
+        if usage is not None:
+            pipe.rpush(usage_key(), json.dumps(usage))
         await pipe.execute()
 
 

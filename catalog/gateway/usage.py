@@ -16,12 +16,8 @@ from portal.models import Organization
 BATCH = 500
 
 
-def _list() -> str:
+def usage_key() -> str:
     return f"{settings.QUEUE_PREFIX}:gw:usage"
-
-
-async def usage_push(client, record: dict) -> None:
-    await client.rpush(_list(), json.dumps(record))
 
 
 def usage_flush(*, limit: int = 20 * BATCH) -> int:
@@ -33,7 +29,7 @@ def usage_flush(*, limit: int = 20 * BATCH) -> int:
     moved = 0
     organizations: dict[int, Organization] = {}
     while moved < limit:
-        raw = redis.lrange(_list(), 0, BATCH - 1)
+        raw = redis.lrange(usage_key(), 0, BATCH - 1)
         if not raw:
             break
         for item in raw:
@@ -51,6 +47,6 @@ def usage_flush(*, limit: int = 20 * BATCH) -> int:
                         item=record["model"], quantity=Decimal(record[side]), started_at=started,
                         ended_at=ended, source=f"key:{record['key']}",
                     )  # fmt: skip
-        redis.ltrim(_list(), len(raw), -1)
+        redis.ltrim(usage_key(), len(raw), -1)
         moved += len(raw)
     return moved
