@@ -205,3 +205,14 @@ def test_an_upstream_failing_before_the_first_token_costs_nothing_and_the_next_o
     assert app.registry.get(CHAT).candidates()[0] == live  # the dead one is skipped for a while
     billed = ledger(key.organization)
     assert billed["output_tokens"] == served.json()["usage"]["completion_tokens"]
+
+
+def test_text_completions_are_served_and_metered(live_stack, model_servers):
+    key, secret = key_for()
+    answer = client(live_stack, secret).completions.create(
+        model=CHAT, prompt="Once upon a time", max_tokens=6, temperature=0
+    )
+    assert answer.choices[0].text and answer.usage.completion_tokens == 6
+    assert ledger(key.organization) == {
+        "input_tokens": answer.usage.prompt_tokens, "output_tokens": 6,
+    }  # fmt: skip

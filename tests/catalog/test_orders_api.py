@@ -17,6 +17,7 @@ from catalog.metering import order_cost
 from catalog.models import Order, OrderState
 from fabric.services.allocations import lease_sweep
 from portal.models import SshKey
+from portal.services.audit import Actor
 from tests.catalog.lab import GPU_MODEL, bare_metal_lab, customer
 from tests.catalog.test_order_steps import drive, place
 from tests.portal.factories import member
@@ -153,3 +154,27 @@ def test_given_a_quota_smaller_than_the_order_then_placing_it_is_refused_with_th
     assert answer.status_code == 400
     assert "quota" in str(answer.json()).lower()
     assert not Order.objects.exists()
+
+
+def test_given_a_used_up_budget_then_a_running_notebook_stops_at_once():
+    from catalog.services.products import product_upsert
+    from fabric.services.allocations import allocation_request
+    from tests.catalog.test_notebooks import H100, h100_node
+
+    h100_node()
+    user = customer()
+    organization = user.memberships.get().organization
+    allocation = allocation_request(
+        organization=organization, shape="slice", gpu_model=H100, count=1, slice_profile="1g",
+        actor=Actor(user=user),
+    )  # fmt: skip
+    product = product_upsert(slug="notebook", name="Notebook", kind="notebook", summary="-")
+    order = Order.objects.create(
+        organization=organization, created_by=user, product=product, offering="notebook",
+        spec={"profile": "h100-1g"}, hourly_quote=1, state=S.ACTIVE, allocation=allocation,
+        ready_at=timezone.now(),
+    )  # fmt: skip
+    spending_limit_reached.send(sender=None, organization=organization, reason="budget used up")
+    order.refresh_from_db()
+    assert order.state == S.STOPPING and order.ended_at
+    assert order.message.startswith("budget used up")
