@@ -22,7 +22,8 @@ from catalog.gateway.registry import Registry
 MAX_BODY = 1 << 20
 DEFAULT_MAX_TOKENS = 256
 PROBE_SECONDS = 10.0
-LOCAL_SECONDS = 2.0  # how long this process trusts a key it looked up (revocation: at most)
+LOCAL_SECONDS = 2.0
+MAX_LOCAL_KEYS = 10_000  # how long this process trusts a key it looked up (revocation: at most)
 ENDPOINTS = {
     "/v1/chat/completions": "chat",
     "/v1/completions": "chat",
@@ -113,6 +114,8 @@ class Gateway:
             info = cached[0]
         else:
             info = await sync_to_async(inference_key_lookup)(secret) if secret else None
+            if len(self.keys) > MAX_LOCAL_KEYS:  # bounded, whatever strangers send
+                self.keys.clear()
             self.keys[secret] = (info, time.monotonic() + LOCAL_SECONDS)
         if info is None:
             raise Refusal(
