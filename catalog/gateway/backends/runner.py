@@ -6,6 +6,7 @@ Nothing downloads: both models ship inside wheels."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 import time
@@ -41,12 +42,18 @@ def _wait(url: str, process: subprocess.Popen, log: Path, timeout: float = 120) 
             time.sleep(0.2)
 
 
+def _environment() -> dict:
+    """Ours, less PORT and HOST: honcho sets PORT for every process, and llama-cpp-python's
+    settings would take it over its --port."""
+    return {k: v for k, v in os.environ.items() if k not in ("PORT", "HOST")}
+
+
 def start_chat(*, port: int, log: Path, threads: int = 2) -> subprocess.Popen:
     output = open(log, "w")  # noqa: SIM115  (the child keeps it)
     process = subprocess.Popen(
         [BIN, "-m", "llama_cpp.server", "--model", str(smollm2_gguf()), "--host", "127.0.0.1",
          "--port", str(port), "--n_threads", str(threads), "--model_alias", CHAT_MODEL],
-        stdout=output, stderr=subprocess.STDOUT,
+        stdout=output, stderr=subprocess.STDOUT, env=_environment(),
     )  # fmt: skip
     _wait(f"http://127.0.0.1:{port}/v1/models", process, log)
     return process
@@ -57,6 +64,7 @@ def start_embeddings(*, port: int, log: Path) -> subprocess.Popen:
     process = subprocess.Popen(
         [BIN, "-m", "catalog.gateway.backends.minilm", "--port", str(port)],
         stdout=output, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[3],
+        env=_environment(),
     )  # fmt: skip
     _wait(f"http://127.0.0.1:{port}/v1/models", process, log)
     return process
