@@ -46,6 +46,21 @@ def _limit(organization: Organization) -> tuple[Budget | None, Decimal | None]:
     return None, None
 
 
+def spending_allowance(
+    *, organization: Organization, now: datetime | None = None
+) -> Decimal | None:
+    """What the organization may still spend this month before its budget (or, without a card,
+    its prepaid credit) is used up; None when nothing limits it."""
+    now = now or timezone.now()
+    _, limit = _limit(organization)
+    if limit is None:
+        budgeted = Budget.objects.filter(organization=organization).exists()
+        has_card = Card.objects.filter(organization=organization, is_default=True).exists()
+        return None if budgeted or has_card else Decimal(0)
+    spent = running_cost(organization=organization, start=_month_start(now), end=now)
+    return max(limit - spent, Decimal(0))
+
+
 @transaction.atomic
 def budget_check(*, organization: Organization, now: datetime | None = None) -> int:
     """Alert once per level per month; return the highest level reached (0 if none)."""

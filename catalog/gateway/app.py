@@ -346,11 +346,11 @@ def _refusal_for(decision, headers) -> Refusal:
             f"{decision.reset_seconds} s.", "requests", "rate_limit_exceeded",
             [*headers, (b"retry-after", str(decision.reset_seconds).encode())],
         )  # fmt: skip
-    message = (
-        "This key's monthly budget cannot cover the request."
-        if decision.reason == "budget"
-        else "Your organization's budget or prepaid credit is used up."
-    )
+    message = {
+        "budget": "This key's monthly budget cannot cover the request.",
+        "credit": "Your organization's remaining budget or prepaid credit cannot cover the "
+        "request.",
+    }.get(decision.reason, "Your organization's budget or prepaid credit is used up.")
     return Refusal(402, message, "insufficient_quota", "insufficient_quota", headers)
 
 

@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from catalog.gateway.limits import allowance_refresh
 from catalog.models import InferenceKey
 from portal.models import Membership
 from portal.permissions import Permission, require
@@ -94,6 +95,8 @@ def inference_key_create(
         actor=actor, organization=by.organization, action="inference_key.create",
         target=f"{key.name} ({prefix})",
     )  # fmt: skip
+    organization_id = by.organization_id
+    transaction.on_commit(lambda: allowance_refresh(organization_id=organization_id))
     return key, secret
 
 

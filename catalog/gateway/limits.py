@@ -22,13 +22,26 @@ local requests = tonumber(redis.call('GET', KEYS[1]) or '0')
 local used = tonumber(redis.call('GET', KEYS[2]) or '0')
 local spent = tonumber(redis.call('GET', KEYS[3]) or '0')
 if redis.call('EXISTS', KEYS[4]) == 1 then return {0, 'blocked', requests, used} end
+local allowance = redis.call('GET', KEYS[5])
+if allowance and tonumber(allowance) < cost then return {0, 'credit', requests, used} end
 if rpm > 0 and requests + 1 > rpm then return {0, 'requests', requests, used} end
 if tpm > 0 and used + tokens > tpm then return {0, 'tokens', requests, used} end
 if budget >= 0 and spent + cost > budget then return {0, 'budget', requests, used} end
 redis.call('INCR', KEYS[1]); redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('INCRBY', KEYS[2], tokens); redis.call('EXPIRE', KEYS[2], ttl)
 redis.call('INCRBY', KEYS[3], cost); redis.call('EXPIRE', KEYS[3], 40 * 86400)
+if allowance then redis.call('DECRBY', KEYS[5], cost) end
 return {1, '', requests + 1, used + tokens}
+"""
+
+# Settle in one round trip: tokens and key spend by the difference, the organization's
+# allowance (only where one is set), and the request's usage queued for the ledger.
+SETTLE = """
+redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('INCRBY', KEYS[2], ARGV[2])
+if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('DECRBY', KEYS[3], ARGV[2]) end
+if ARGV[3] ~= '' then redis.call('RPUSH', KEYS[4], ARGV[3]) end
+return 1
 """
 
 
@@ -54,7 +67,8 @@ def _async_take():
     loop = asyncio.get_running_loop()
     if loop not in _async_scripts:
         client = aioredis.Redis.from_url(settings.REDIS_URL)
-        _async_scripts[loop] = (client, client.register_script(TAKE))
+        scripts = (client.register_script(TAKE), client.register_script(SETTLE))
+        _async_scripts[loop] = (client, *scripts)
     return _async_scripts[loop]
 
 
@@ -74,6 +88,7 @@ def _keys(key_id: int, organization_id: int, minute: int, month: str) -> list[st
         f"{prefix}:gw:tpm:{key_id}:{minute}",
         f"{prefix}:gw:spend:{key_id}:{month}",
         f"{prefix}:gw:blocked:{organization_id}",
+        f"{prefix}:gw:allowance:{organization_id}",
     ]
 
 
@@ -126,43 +141,52 @@ async def take_async(
     keys, args, minute = _arguments(
         key_id, organization_id, rpm, tpm, tokens, budget_micro, cost_micro, now
     )
-    _, script = _async_take()
+    _, script, _ = _async_take()
     return _decision(await script(keys=keys, args=args), now), minute
 
 
-def settle(
-    *, key_id: int, organization_id: int, minute: int, month: str, tokens: int, cost_micro: int
-) -> None:
-    """Correct a reservation by the difference to what was used (negative: give back)."""
-    keys = _keys(key_id, organization_id, minute, month)
-    pipe = _redis().pipeline()
-    pipe.incrby(keys[1], tokens)
-    pipe.incrby(keys[2], cost_micro)
-    pipe.execute()
-
-
-async def settle_async(
-    *,
-    key_id: int,
-    organization_id: int,
-    minute: int,
-    tokens: int,
-    cost_micro: int,
-    usage: dict | None = None,
-) -> None:
-    """settle() for the gateway, queueing the request's usage for the ledger in the same round
-    trip to Redis."""
+def _settle_call(key_id, organization_id, minute, tokens, cost_micro, usage):
     from catalog.gateway.usage import usage_key
 
     month = time.strftime("%Y-%m", time.gmtime(minute * 60))
     keys = _keys(key_id, organization_id, minute, month)
-    client, _ = _async_take()
-    async with client.pipeline(transaction=False) as pipe:
-        pipe.incrby(keys[1], tokens)
-        pipe.incrby(keys[2], cost_micro)
-        if usage is not None:
-            pipe.rpush(usage_key(), json.dumps(usage))
-        await pipe.execute()
+    record = json.dumps(usage) if usage is not None else ""
+    return [keys[1], keys[2], keys[4], usage_key()], [tokens, cost_micro, record]
+
+
+def settle(
+    *, key_id: int, organization_id: int, minute: int, tokens: int, cost_micro: int,
+    usage: dict | None = None,
+) -> None:  # fmt: skip
+    """Correct a reservation by the difference to what was used (negative: give back)."""
+    keys, args = _settle_call(key_id, organization_id, minute, tokens, cost_micro, usage)
+    _redis().register_script(SETTLE)(keys=keys, args=args)
+
+
+async def settle_async(
+    *, key_id: int, organization_id: int, minute: int, tokens: int, cost_micro: int,
+    usage: dict | None = None,
+) -> None:  # fmt: skip
+    """settle() for the gateway, queueing the request's usage for the ledger in the same round
+    trip to Redis."""
+    keys, args = _settle_call(key_id, organization_id, minute, tokens, cost_micro, usage)
+    _, _, script = _async_take()
+    await script(keys=keys, args=args)
+
+
+def allowance_refresh(*, organization_id: int) -> None:
+    """Set what the organization may still spend through the gateway this month (its budget
+    or, without a card, its prepaid credit, less what it used), or clear it when nothing
+    limits it. Run when a key is made and whenever its usage reaches the ledger."""
+    from billing.budgets import spending_allowance
+    from portal.models import Organization
+
+    key = _keys(0, organization_id, 0, "")[4]
+    allowance = spending_allowance(organization=Organization.objects.get(pk=organization_id))
+    if allowance is None:
+        _redis().delete(key)
+    else:
+        _redis().set(key, int(allowance * MICRO), ex=3600)
 
 
 def organization_block(*, organization_id: int, blocked: bool, seconds: int | None = None) -> None:

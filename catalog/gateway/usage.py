@@ -23,7 +23,7 @@ def usage_key() -> str:
 def usage_flush(*, limit: int = 20 * BATCH) -> int:
     """Move queued usage into the ledger; returns the records moved. A record is removed only
     after it is written (the ledger's idempotency keys make a replay harmless)."""
-    from catalog.gateway.limits import _redis
+    from catalog.gateway.limits import _redis, allowance_refresh
 
     redis = _redis()
     moved = 0
@@ -49,4 +49,6 @@ def usage_flush(*, limit: int = 20 * BATCH) -> int:
                     )  # fmt: skip
         redis.ltrim(usage_key(), len(raw), -1)
         moved += len(raw)
+    for organization_id in organizations:
+        allowance_refresh(organization_id=organization_id)
     return moved

@@ -10,7 +10,7 @@ import httpx
 import openai
 import pytest
 
-from billing.models import UsageEvent
+from billing.models import CreditGrant, UsageEvent
 from catalog.gateway.keys import inference_key_create, inference_key_lookup
 from catalog.gateway.limits import organization_block
 from catalog.gateway.usage import usage_flush
@@ -24,7 +24,9 @@ HELLO = [{"role": "user", "content": "Say hello to the class."}]
 
 
 def key_for(**limits):
+    """A key of a fresh organization with $100 of prepaid credit."""
     user = member()
+    CreditGrant.objects.create(organization=user.memberships.get().organization, amount=100)
     key, secret = inference_key_create(
         by=user.memberships.get(), name="tests", actor=Actor(user=user), **limits
     )

@@ -78,12 +78,10 @@ def test_requests_and_tokens_per_minute_are_counted_per_minute_with_the_time_to_
     assert _take(key, now + 60, rpm=3).allowed  # a new minute
     assert _take(key, now + 120, tokens=60, tpm=100).allowed
     assert _take(key, now + 120, tokens=50, tpm=100).reason == "tokens"
-    month = "2027-01"
     limits.settle(
         key_id=key.pk,
         organization_id=key.organization_id,
         minute=int((now + 120) // 60),
-        month=month,
         tokens=-30,
         cost_micro=0,
     )  # fmt: skip  (the request used 30 of the 60 it reserved)
@@ -96,10 +94,9 @@ def test_the_monthly_budget_is_reserved_before_and_settled_after():
     budget = 1 * limits.MICRO
     assert _take(key, now, cost=600_000, budget_micro=budget).allowed
     assert _take(key, now, cost=600_000, budget_micro=budget).reason == "budget"
-    month = "2027-01"  # 1_800_000_000 is in January 2027
     limits.settle(
-        key_id=key.pk, organization_id=key.organization_id, minute=int(now // 60), month=month,
-        tokens=0, cost_micro=-500_000,
+        key_id=key.pk, organization_id=key.organization_id, minute=int(now // 60), tokens=0,
+        cost_micro=-500_000,
     )  # fmt: skip
     assert _take(key, now, cost=600_000, budget_micro=budget).allowed
 
@@ -129,3 +126,26 @@ def test_an_organization_past_its_spending_limit_is_refused_on_every_key():
     assert _take(key, now).reason == "blocked"
     limits.organization_block(organization_id=key.organization_id, blocked=False)
     assert _take(key, now).allowed
+
+
+def test_an_organization_paying_from_prepaid_credit_is_refused_what_its_credit_cannot_cover(
+    django_capture_on_commit_callbacks,
+):
+    from decimal import Decimal
+
+    from billing.models import CreditGrant
+
+    user = member()
+    organization = user.memberships.get().organization
+    CreditGrant.objects.create(organization=organization, amount=Decimal("0.01"))  # no card
+    with django_capture_on_commit_callbacks(execute=True):
+        key, _ = inference_key_create(by=user.memberships.get(), name="app", actor=Actor(user=user))
+    now = timezone.now().timestamp()
+    assert _take(key, now, cost=20_000).reason == "credit"  # $0.02 of a $0.01 credit
+    assert _take(key, now, cost=6_000).allowed
+    assert _take(key, now, cost=6_000).reason == "credit"  # the first took $0.006 of it
+    limits.settle(  # it used only $0.001: the rest comes back
+        key_id=key.pk, organization_id=organization.pk, minute=int(now // 60), tokens=0,
+        cost_micro=-5_000,
+    )  # fmt: skip
+    assert _take(key, now, cost=6_000).allowed

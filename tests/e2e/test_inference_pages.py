@@ -5,6 +5,7 @@ organization sees none of it."""
 import pytest
 from playwright.sync_api import expect
 
+from billing.models import CreditGrant
 from catalog.gateway.usage import usage_flush
 from tests.portal.factories import PASSWORD, member
 
@@ -22,6 +23,7 @@ def test_a_key_made_on_the_page_drives_the_playground_and_its_usage_shows_only_t
     live_stack, model_servers, page, browser
 ):
     owner = member(verified=True)
+    CreditGrant.objects.create(organization=owner.memberships.get().organization, amount=50)
     sign_in(page, live_stack.url, owner)
     page.goto(live_stack.url + "/inference/")
     page.fill("#id_name", "playground")
