@@ -57,3 +57,16 @@ def gateway_usage_flush() -> int:
     from catalog.gateway.usage import usage_flush
 
     return usage_flush()
+
+
+@shared_task(acks_late=True)
+def gateway_allowances() -> int:
+    from catalog.gateway.limits import allowance_refresh
+    from catalog.models import InferenceKey
+
+    organizations = set(
+        InferenceKey.objects.filter(revoked_at=None).values_list("organization_id", flat=True)
+    )
+    for organization_id in organizations:
+        allowance_refresh(organization_id=organization_id)
+    return len(organizations)

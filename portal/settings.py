@@ -209,6 +209,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "lab-sessions": {"task": "courses.tasks.lab_sessions_start", "schedule": 60.0},
     "course-budgets": {"task": "courses.tasks.course_budgets", "schedule": 60.0},
     "gateway-usage": {"task": "catalog.tasks.gateway_usage_flush", "schedule": 5.0},
+    "gateway-allowances": {"task": "catalog.tasks.gateway_allowances", "schedule": 60.0},
 }
 CELERY_TASK_ALWAYS_EAGER = False
 

@@ -177,7 +177,8 @@ async def settle_async(
 def allowance_refresh(*, organization_id: int) -> None:
     """Set what the organization may still spend through the gateway this month (its budget
     or, without a card, its prepaid credit, less what it used), or clear it when nothing
-    limits it. Run when a key is made and whenever its usage reaches the ledger."""
+    limits it. Run when a key is made, whenever its usage reaches the ledger, and every minute
+    for every organization with a live key (a card or credit added shows within a minute)."""
     from billing.budgets import spending_allowance
     from portal.models import Organization
 
@@ -186,7 +187,7 @@ def allowance_refresh(*, organization_id: int) -> None:
     if allowance is None:
         _redis().delete(key)
     else:
-        _redis().set(key, int(allowance * MICRO), ex=3600)
+        _redis().set(key, int(allowance * MICRO))
 
 
 def organization_block(*, organization_id: int, blocked: bool, seconds: int | None = None) -> None:

@@ -149,3 +149,21 @@ def test_an_organization_paying_from_prepaid_credit_is_refused_what_its_credit_c
         cost_micro=-5_000,
     )  # fmt: skip
     assert _take(key, now, cost=6_000).allowed
+
+
+def test_a_card_added_lifts_the_credit_allowance_within_the_minutely_refresh(
+    django_capture_on_commit_callbacks,
+):
+    from billing.models import Card
+    from catalog.tasks import gateway_allowances
+
+    with django_capture_on_commit_callbacks(execute=True):
+        key, _ = _key()  # no card, no credit: nothing may be spent
+    now = timezone.now().timestamp()
+    assert _take(key, now, cost=1).reason == "credit"
+    Card.objects.create(
+        organization=key.organization, stripe_payment_method_id="pm_test", brand="visa",
+        last4="4242", exp_month=12, exp_year=2031, is_default=True,
+    )  # fmt: skip
+    assert gateway_allowances() >= 1
+    assert _take(key, now, cost=10 * limits.MICRO).allowed
