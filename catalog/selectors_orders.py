@@ -17,13 +17,6 @@ def order_list(*, membership: Membership) -> QuerySet[Order]:
     )
 
 
-def order_get(*, membership: Membership, order_id: int) -> Order:
-    try:
-        return order_list(membership=membership).get(pk=order_id)
-    except Order.DoesNotExist:
-        raise Http404("No such order.") from None
-
-
 def _visible_to(user: User):
     """Orders of organizations where the user's role may view, and the user's own orders (a
     course's students launch notebooks in an organization they are not members of)."""

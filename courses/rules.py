@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from catalog.models import Order
 from courses.models import Course, Enrollment
-from courses.selectors import course_spent, order_gpu_hours
+from courses.selectors import course_spent, student_usage
 
 
 def launch_refusal(*, course: Course, enrollment: Enrollment | None, profile: str) -> str:
@@ -21,16 +21,8 @@ def launch_refusal(*, course: Course, enrollment: Enrollment | None, profile: st
         return f"You are not enrolled in {course.title}."
     if profile not in course.profiles:
         return "This course does not offer that notebook."
-    quota = course.gpu_hours_per_student + enrollment.extra_gpu_hours
-    used = sum(
-        (
-            order_gpu_hours(order)
-            for order in Order.objects.filter(
-                offering="notebook", spec__course=course.pk, created_by_id=enrollment.user_id
-            )
-        ),
-        start=0,
-    )
+    usage = student_usage(course=course, user=enrollment.user)
+    used, quota = usage.gpu_hours, usage.quota
     if used >= quota:
         return (
             f"Your GPU-hour quota for {course.title} is used up ({used:.2f} of {quota:.2f} h). "

@@ -94,6 +94,16 @@ class StudentUsage:
         return max(self.quota - self.gpu_hours, Decimal(0))
 
 
+def _usage(course: Course, enrolment: Enrollment, orders: list[Order], now) -> StudentUsage:
+    return StudentUsage(
+        enrollment=enrolment,
+        gpu_hours=sum((order_gpu_hours(o, now) for o in orders), Decimal(0)),
+        quota=course.gpu_hours_per_student + enrolment.extra_gpu_hours,
+        cost=sum((order_spend(o, now) for o in orders), Decimal(0)),
+        running=[o for o in orders if o.state in LIVE],
+    )
+
+
 def course_usage(*, course: Course) -> tuple[list[StudentUsage], Decimal]:
     """Per enrolled person: GPU-hours used, quota, cost and running notebooks; and the
     course's total spend. Live: running notebooks count to the second."""
@@ -101,29 +111,23 @@ def course_usage(*, course: Course) -> tuple[list[StudentUsage], Decimal]:
     by_user: dict[int, list[Order]] = {}
     for order in course_orders(course=course):
         by_user.setdefault(order.created_by_id, []).append(order)
-    rows, spent = [], Decimal(0)
-    for enrolment in course.enrollments.select_related("user").order_by("email"):
-        orders = by_user.get(enrolment.user_id, []) if enrolment.user_id else []
-        cost = sum((order_spend(o, now) for o in orders), Decimal(0))
-        spent += cost
-        rows.append(
-            StudentUsage(
-                enrollment=enrolment,
-                gpu_hours=sum((order_gpu_hours(o, now) for o in orders), Decimal(0)),
-                quota=course.gpu_hours_per_student + enrolment.extra_gpu_hours,
-                cost=cost,
-                running=[o for o in orders if o.state in LIVE],
-            )
-        )
-    return rows, spent
+    rows = [
+        _usage(course, enrolment, by_user.get(enrolment.user_id, []), now)
+        for enrolment in course.enrollments.select_related("user").order_by("email")
+    ]
+    return rows, sum((row.cost for row in rows), Decimal(0))
 
 
 LIVE = ("placed", "authorized", "queued", "allocating", "launching", "ready", "active")
 
 
 def student_usage(*, course: Course, user: User) -> StudentUsage | None:
-    rows, _ = course_usage(course=course)
-    return next((row for row in rows if row.enrollment.user_id == user.pk), None)
+    """One enrolled person's usage (their orders only)."""
+    enrolment = course.enrollments.filter(user=user).first()
+    if enrolment is None:
+        return None
+    orders = list(course_orders(course=course).filter(created_by=user))
+    return _usage(course, enrolment, orders, timezone.now())
 
 
 def course_spent(*, course: Course) -> Decimal:

@@ -229,11 +229,11 @@ class Gateway:
                         last = await self._relay(send, answer, headers, asked, used, gone)
                         if gone.is_set():
                             used["input"] = used["input"] or await self._count(
-                                upstream, suffix, body, used
+                                upstream, suffix, body
                             )
                             return
                         if not used["input"]:  # the backend sent no usage: count, then tell
-                            used["input"] = await self._count(upstream, suffix, body, used)
+                            used["input"] = await self._count(upstream, suffix, body)
                             if asked:
                                 await _event(send, json.dumps(_usage_chunk(last, used)))
                         await _event(send, "[DONE]")
@@ -291,7 +291,7 @@ class Gateway:
             used["output"] = int(final_usage.get("completion_tokens") or used["output"])
         return last
 
-    async def _count(self, upstream: str, suffix: str, body: dict, used: dict) -> int:
+    async def _count(self, upstream: str, suffix: str, body: dict) -> int:
         """A backend that streams without usage (llama.cpp's server sends one token per chunk
         but ignores include_usage): its prompt count comes from the same request made once
         more without streaming, for one token — the prompt as the backend's own chat template

@@ -55,6 +55,11 @@ def _take():
     return _redis().register_script(TAKE)
 
 
+@cache
+def _settle():
+    return _redis().register_script(SETTLE)
+
+
 _async_scripts: dict = {}
 
 
@@ -160,7 +165,7 @@ def settle(
 ) -> None:  # fmt: skip
     """Correct a reservation by the difference to what was used (negative: give back)."""
     keys, args = _settle_call(key_id, organization_id, minute, tokens, cost_micro, usage)
-    _redis().register_script(SETTLE)(keys=keys, args=args)
+    _settle()(keys=keys, args=args)
 
 
 async def settle_async(
