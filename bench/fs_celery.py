@@ -9,7 +9,7 @@ from celery import Celery
 FOLDER = Path(
     os.environ.get("FS_BROKER_DIR", Path(__file__).resolve().parent.parent / "var" / "fs-broker")
 )
-for sub in ("queue", "processed", "results"):
+for sub in ("queue", "processed", "results", "control"):
     (FOLDER / sub).mkdir(parents=True, exist_ok=True)
 
 app = Celery("fsbench", broker="filesystem://", backend=f"file://{FOLDER / 'results'}")
@@ -17,6 +17,8 @@ app.conf.broker_transport_options = {
     "data_folder_in": str(FOLDER / "queue"),
     "data_folder_out": str(FOLDER / "queue"),
     "processed_folder": str(FOLDER / "processed"),
+    # kombu's exchange tables; its default is ./control, in the checkout.
+    "control_folder": str(FOLDER / "control"),
     "store_processed": False,
     "polling_interval": 0.1,
 }

@@ -88,7 +88,6 @@ def generate(nodes: int, seed: int = 1250) -> dict[str, list[list]]:
                 "cpu_cores": 112,
                 "memory_gb": 2048,
                 "bmc_address": str(bmc + i),
-                "bmc_credentials_ref": f"vault:bmc/{node}",
             }
         )
         for g in range(GPUS):

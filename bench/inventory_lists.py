@@ -67,7 +67,7 @@ def main() -> int:
     from django.test import Client
 
     from fabric.models import GPU
-    from fabric.services.fleet import fleet_generate
+    from fabric.testbed.fleet import fleet_generate
     from portal.models import User
     from portal.services.audit import Actor
 

@@ -98,11 +98,11 @@ def run(rounds: int) -> int:
         web_url, _, _ = stack.web_and_worker(processes, env=env, logs=Path(tmp) / "logs")
         client_id, secret = hub_application_ensure(redirect_uri=f"{hub_url}/hub/oauth_callback")
         hub_process = runner.start(
-            env=runner.hub_environment(
+            config=runner.hub_config(
                 url=hub_url, portal_url=web_url, token=token, client_id=client_id,
-                client_secret=secret, data=Path(tmp) / "hub",
+                client_secret=secret, data=Path(tmp) / "hub", account_prefix="sfbench",
             ),
-            log=Path(tmp) / "hub.log",
+            log=Path(tmp) / "hub.log", remove_accounts=True,
         )  # fmt: skip
         processes.callback(hub_process.stop)
         name = hub.hub_name(owner.pk)

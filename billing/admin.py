@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from billing.models import Card, CreditGrant, StripeCustomer, WebhookEvent
-from billing.services import credit_grant
+from billing.services.credits import credit_grant
 from portal.models import AuditEvent
 from portal.services.audit import Actor
 

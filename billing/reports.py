@@ -1,26 +1,21 @@
-"""Reads behind the invoice pages and the operator's revenue report. Each runs a fixed number of
-queries whatever the number of invoices, lines or organizations.
-
-Tenant reads take the organization and find nothing outside it: another organization's invoice
-is a 404 by construction, not by a filter a view must remember."""
+"""How billing's reads are shown: the printed invoice (seller, lines, payment reference), the
+lines as CSV, and the operators' revenue report (totals and chart). The reads themselves are
+billing.selectors; nothing here queries the database beyond them."""
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Prefetch, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
-from django.http import Http404
-from django.utils import timezone
 
-from billing.models import CreditGrant, CreditSpend, Invoice, InvoiceLine, UsageEvent
-from portal.models import Organization
+from billing import selectors
+from billing.models import Invoice
+from billing.selectors import CreditBalance, RevenueRow
+from portal.spreadsheets import csv_writer
 
 # Who issues the invoices; settings.BILLING_SELLER (same keys) overrides it.
 DEFAULT_SELLER = {"name": "GPU Storefront", "address": "", "email": "billing@example.com"}
@@ -42,8 +37,6 @@ CSV_COLUMNS = [
     "amount",
 ]
 
-OUTSTANDING = (Invoice.State.OPEN, Invoice.State.PAYMENT_FAILED)
-
 
 def seller() -> dict[str, str]:
     return {**DEFAULT_SELLER, **getattr(settings, "BILLING_SELLER", {})}
@@ -57,39 +50,7 @@ def plain(value: Decimal, places: int = 0) -> str:
     return f"{whole}.{fraction}" if fraction else whole
 
 
-def product_label(meter: str, item: str) -> str:
-    meters = dict(UsageEvent.Meter.choices)
-    return f"{item} · {meters.get(meter, meter)}"
-
-
-# --- tenant: an organization's invoices -------------------------------------------------------
-
-
-def invoice_list(*, organization: Organization) -> QuerySet[Invoice]:
-    return Invoice.objects.filter(organization=organization)
-
-
-def invoice_list_with_lines(*, organization: Organization) -> QuerySet[Invoice]:
-    """Invoices and their lines in two queries, for the organization-wide export."""
-    return invoice_list(organization=organization).prefetch_related(
-        Prefetch("lines", queryset=InvoiceLine.objects.order_by("pk"))
-    )
-
-
-def invoice_get(*, organization: Organization, invoice_id: int) -> Invoice:
-    """One invoice of the organization with its lines and credit spends; 404 for any other."""
-    try:
-        return (
-            invoice_list(organization=organization)
-            .select_related("organization")
-            .prefetch_related(
-                Prefetch("lines", queryset=InvoiceLine.objects.order_by("pk")),
-                Prefetch("credit_spends", queryset=CreditSpend.objects.order_by("pk")),
-            )
-            .get(pk=invoice_id)
-        )
-    except Invoice.DoesNotExist:
-        raise Http404("No such invoice.") from None
+# --- tenant: the printed invoice and its CSV ---------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -107,7 +68,7 @@ def invoice_line_views(invoice: Invoice) -> list[LineView]:
     """The lines of an invoice fetched by invoice_get (prefetched: no query)."""
     return [
         LineView(
-            product=product_label(line.meter, line.item),
+            product=selectors.product_label(line.meter, line.item),
             units=plain(line.units),
             unit=line.unit,
             unit_price=plain(line.unit_price, places=2),
@@ -132,9 +93,9 @@ def invoice_payment_reference(invoice: Invoice) -> str:
 
 def invoice_csv(invoices: Iterable[Invoice]) -> str:
     """The lines of `invoices` as CSV text: a header row, then one row per line. Amounts are
-    the stored decimals, exact."""
+    the stored decimals, exact; text that a spreadsheet would run as a formula is inert."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv_writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for invoice in invoices:
         for line in invoice.lines.all():
@@ -157,37 +118,7 @@ def invoice_csv(invoices: Iterable[Invoice]) -> str:
     return out.getvalue()
 
 
-# --- operator: revenue, outstanding invoices, credit balances ---------------------------------
-
-
-@dataclass(frozen=True)
-class RevenueRow:
-    day: date
-    meter: str
-    item: str
-    amount: Decimal
-
-    @property
-    def product(self) -> str:
-        return product_label(self.meter, self.item)
-
-
-def revenue_by_product_and_day(*, first: date, last: date) -> list[RevenueRow]:
-    """Revenue is what paid invoices billed: the amounts of their lines, on the day (in
-    TIME_ZONE) the invoice was paid, per product (meter and item), for the days `first` to
-    `last`. It is gross of prepaid credit, since credit an invoice spent is revenue too. Rated
-    usage not yet invoiced is not revenue yet, and an open or failed invoice is outstanding."""
-    rows = (
-        InvoiceLine.objects.filter(
-            invoice__state=Invoice.State.PAID,
-        )
-        .annotate(day=TruncDate("invoice__paid_at"))
-        .filter(day__gte=first, day__lte=last)
-        .values("day", "meter", "item")
-        .annotate(amount=Sum("amount"))
-        .order_by("day", "meter", "item")
-    )
-    return [RevenueRow(r["day"], r["meter"], r["item"], r["amount"]) for r in rows]
+# --- operator: the revenue report ---------------------------------------------------------------
 
 
 def revenue_by_product(rows: Iterable[RevenueRow]) -> list[tuple[str, Decimal]]:
@@ -213,55 +144,6 @@ def revenue_chart(rows: Iterable[RevenueRow], *, first: date, last: date) -> dic
     }
 
 
-def outstanding_invoices() -> QuerySet[Invoice]:
-    return (
-        Invoice.objects.filter(state__in=OUTSTANDING)
-        .select_related("organization")
-        .order_by("period_start", "pk")
-    )
-
-
-@dataclass(frozen=True)
-class CreditBalance:
-    organization_id: int
-    organization: str
-    granted: Decimal
-    spent: Decimal
-
-    @property
-    def balance(self) -> Decimal:
-        return self.granted - self.spent
-
-
-def credit_balances(*, now: datetime | None = None) -> list[CreditBalance]:
-    """Per organization with unexpired grants: granted minus spent, as billing.selectors
-    .credit_balance counts it. Two grouped queries (summing grants across a join to their
-    spends would count each grant once per spend)."""
-    now = now or timezone.now()
-    live = CreditGrant.objects.filter(Q(expires_at=None) | Q(expires_at__gt=now))
-    granted = (
-        live.values("organization_id", "organization__name")
-        .annotate(total=Sum("amount"))
-        .order_by("organization__name", "organization_id")
-    )
-    spent = dict(
-        CreditSpend.objects.filter(grant__in=live)
-        .values("grant__organization_id")
-        .annotate(total=Sum("amount"))
-        .order_by()
-        .values_list("grant__organization_id", "total")
-    )
-    return [
-        CreditBalance(
-            organization_id=g["organization_id"],
-            organization=g["organization__name"],
-            granted=g["total"],
-            spent=spent.get(g["organization_id"], Decimal("0.00")),
-        )
-        for g in granted
-    ]
-
-
 @dataclass(frozen=True)
 class RevenueReport:
     first: date
@@ -277,8 +159,8 @@ class RevenueReport:
 
 def revenue_report(*, first: date, last: date) -> RevenueReport:
     """Everything the operators' revenue page shows, in four queries."""
-    rows = revenue_by_product_and_day(first=first, last=last)
-    outstanding = list(outstanding_invoices())
+    rows = selectors.revenue_by_product_and_day(first=first, last=last)
+    outstanding = list(selectors.outstanding_invoices())
     return RevenueReport(
         first=first,
         last=last,
@@ -288,5 +170,5 @@ def revenue_report(*, first: date, last: date) -> RevenueReport:
         chart=revenue_chart(rows, first=first, last=last),
         outstanding=outstanding,
         outstanding_total=sum((i.total_due for i in outstanding), Decimal("0.00")),
-        balances=credit_balances(),
+        balances=selectors.credit_balances(),
     )

@@ -1,13 +1,13 @@
 from celery import shared_task
 from django.db import OperationalError
 
-from billing import gateway
-from billing.services import webhook_process as process
+from billing import payments
+from billing.services.webhooks import webhook_process as process
 
 
 @shared_task(
     acks_late=True,
-    autoretry_for=(OperationalError, gateway.PaymentUnavailable),
+    autoretry_for=(OperationalError, payments.PaymentUnavailable),
     retry_backoff=True,
     max_retries=8,
 )
@@ -17,13 +17,13 @@ def webhook_process(event_id: int) -> str:
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
 def invoices_run() -> dict:
-    from billing.invoicing import invoices_due
+    from billing.services.invoicing import invoices_due
 
     return invoices_due()
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
 def budgets_run() -> int:
-    from billing.budgets import budgets_run as run
+    from billing.services.budgets import budgets_run as run
 
     return run()

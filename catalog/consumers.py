@@ -1,5 +1,5 @@
 from catalog import realtime
-from catalog.selectors_orders import order_get_for_user, order_snapshot
+from catalog.selectors.orders import order_get_for_user, order_snapshot
 from portal.consumers import SnapshotConsumer
 
 

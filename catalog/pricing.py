@@ -12,4 +12,7 @@ def gpu_hour_price(gpu_model: str, shape: str = "gpu") -> Decimal:
 
 
 def quote(gpu_model: str, gpu_hours: float) -> Decimal:
-    return (gpu_hour_price(gpu_model) * Decimal(str(gpu_hours))).quantize(Decimal("0.01"))
+    """A reservation's price: its GPU-hours at the rate of `<model>:reserved`, the item its
+    hours are billed as (catalog.metering)."""
+    hours = Decimal(str(gpu_hours))
+    return (gpu_hour_price(gpu_model, "reserved") * hours).quantize(Decimal("0.01"))

@@ -8,9 +8,9 @@ from django.conf import settings
 from django.dispatch import receiver
 from django.utils import timezone
 
-from billing.budgets import spending_limit_reached
-from fabric.models import Allocation
-from fabric.selectors_capacity import holding_allocations
+from billing.services.budgets import spending_limit_reached
+from fabric.choices import AllocationShape
+from fabric.selectors.capacity import holding_allocations
 from fabric.services.allocations import (
     allocation_deadline,
     allocation_reclaimed,
@@ -26,17 +26,20 @@ def stop_spending(sender, organization, reason, **kwargs):
     now = timezone.now()
     next_month = (now.replace(day=1) + timedelta(days=32)).replace(day=1, hour=0, minute=0)
     organization_block(  # inference keys answer 402 until the month ends or credit comes
-        organization_id=organization.pk, blocked=True,
+        organization_id=organization.pk,
+        blocked=True,
         seconds=int((next_month - now).total_seconds()),
-    )  # fmt: skip
+    )
     actor = Actor.system("task")
     grace = timedelta(seconds=settings.BARE_METAL_GRACE_SECONDS)
     for allocation in holding_allocations(organization=organization):
-        if allocation.shape == Allocation.Shape.NODE:
+        if allocation.shape == AllocationShape.NODE:
             allocation_deadline(
-                allocation=allocation, ends_at=timezone.now() + grace, actor=actor,
+                allocation=allocation,
+                ends_at=timezone.now() + grace,
+                actor=actor,
                 reason=f"stopping: {reason}",
-            )  # fmt: skip
+            )
         elif hasattr(allocation, "order"):
             from catalog.services.orders import order_terminate
 

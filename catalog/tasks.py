@@ -1,15 +1,20 @@
+import time
+
 from celery import shared_task
 from django.conf import settings
-from django.db import OperationalError
+from django.db import OperationalError, close_old_connections
 
-from billing.gateway import PaymentUnavailable
+from catalog.errors import StepTransient
+from catalog.gateway.limits import allowance_refresh
+from catalog.gateway.usage import usage_flush
 from catalog.metering import meter_usage
-from catalog.notebooks.hub import HubUnavailable
-from catalog.offerings.base import StepTransient
-from catalog.services import orders
-from fabric.power.base import PowerTransient
+from catalog.models import InferenceKey
+from catalog.services import notebooks, orders
+from portal.celery import DEPENDENCY_ERRORS, QUEUE_ERRORS
 
-TRANSIENT = (StepTransient, PowerTransient, PaymentUnavailable, HubUnavailable, OperationalError)
+# What a step's peers (a BMC, Stripe, the hub) answer when they may answer later reaches here
+# as StepTransient: the offerings and services translate their peers' errors at the edge.
+TRANSIENT = (StepTransient, OperationalError)
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
@@ -17,53 +22,78 @@ def meter() -> int:
     return meter_usage()
 
 
-@shared_task(bind=True, acks_late=True, max_retries=None)
-def order_advance(self, order_id: int) -> str:
-    """One step of an order; the step enqueues the next. A transient failure is retried with
-    backoff; past ORDER_STEP_RETRIES it fails the order (which then compensates)."""
-    try:
-        return orders.order_advance_run(order_id=order_id)
-    except TRANSIENT as exc:
-        if self.request.retries >= settings.ORDER_STEP_RETRIES:
-            orders.order_fail(
-                order_id=order_id, message=f"{exc} (gave up after {self.request.retries} retries)"
-            )
-            return "failed"
-        countdown = min(settings.ORDER_RETRY_BASE_SECONDS * 2**self.request.retries, 60)
-        raise self.retry(exc=exc, countdown=countdown) from exc
+@shared_task(acks_late=True, ignore_result=True)
+def order_advance(order_id: int, failures: int = 0) -> str:
+    """One step of an order; the step enqueues the next.
+
+    A transient failure of the order's own peers (a BMC, Stripe, the hub) is retried with
+    backoff; past ORDER_STEP_RETRIES (counted in `failures`) it fails the order, which then
+    compensates. A platform service that is slow or away (the task queue, Redis, the database)
+    never fails an order: it is marked delayed and the step is tried again until the service
+    answers, then the delay is cleared. While the task queue itself cannot take the retry, this
+    run waits and tries here (up to ORDER_DELAY_WAIT_SECONDS; then the resume sweep takes
+    over), so the order goes on as soon as the queue is back."""
+    delays, waited = 0, 0.0
+    while True:
+        try:
+            outcome = orders.order_advance_run(order_id=order_id)
+        except StepTransient as exc:  # a peer of the order's own failing for long fails it
+            if failures >= settings.ORDER_STEP_RETRIES:
+                orders.order_fail(
+                    order_id=order_id, message=f"{exc} (gave up after {failures} retries)"
+                )
+                return "failed"
+            countdown = min(settings.ORDER_RETRY_BASE_SECONDS * 2**failures, 60)
+            failures += 1
+            queue_down = False
+        except DEPENDENCY_ERRORS as exc:
+            orders.order_delay_note(order_id=order_id, error=exc)
+            backoff = settings.ORDER_RETRY_BASE_SECONDS * 2**delays
+            countdown = min(backoff, settings.ORDER_DELAY_RETRY_MAX_SECONDS)
+            delays += 1
+            queue_down = isinstance(exc, QUEUE_ERRORS)
+        else:
+            if outcome != "busy":  # a busy order's runner clears its own delay
+                orders.order_delay_clear(order_id=order_id)
+            return outcome
+        if not queue_down:
+            try:
+                order_advance.apply_async((order_id,), {"failures": failures}, countdown=countdown)
+                return "retrying"
+            except QUEUE_ERRORS as exc:
+                orders.order_delay_note(order_id=order_id, error=exc)
+        if waited >= settings.ORDER_DELAY_WAIT_SECONDS:
+            return "delayed"  # orders_resume sends it again once the queue is back
+        time.sleep(countdown)
+        waited += countdown
+        close_old_connections()  # a connection the database dropped is not used again
 
 
 @shared_task(acks_late=True)
 def orders_resume() -> int:
-    return orders.orders_resume(stalled_seconds=settings.ORDER_STALL_SECONDS)
+    return orders.orders_resume(
+        stalled_seconds=settings.ORDER_STALL_SECONDS,
+        delayed_seconds=settings.ORDER_DELAY_RESUME_SECONDS,
+    )
 
 
 @shared_task(acks_late=True)
 def notebooks_cull() -> int:
-    from catalog.services.notebooks import notebooks_cull as cull
-
-    return cull()
+    return notebooks.notebooks_cull()
 
 
 @shared_task(acks_late=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=3)
 def notebook_restart(order_id: int) -> bool:
-    from catalog.services.notebooks import notebook_restart_run
-
-    return notebook_restart_run(order_id=order_id)
+    return notebooks.notebook_restart_run(order_id=order_id)
 
 
 @shared_task(acks_late=True)
 def gateway_usage_flush() -> int:
-    from catalog.gateway.usage import usage_flush
-
     return usage_flush()
 
 
 @shared_task(acks_late=True)
 def gateway_allowances() -> int:
-    from catalog.gateway.limits import allowance_refresh
-    from catalog.models import InferenceKey
-
     organizations = set(
         InferenceKey.objects.filter(revoked_at=None).values_list("organization_id", flat=True)
     )

@@ -1,7 +1,36 @@
-from django.urls import path
+"""The catalog's pages, one list per URL namespace (portal/urls.py mounts each)."""
 
-from catalog import views
+from django.urls import path, re_path
 
-app_name = "catalog"
+from catalog.views import capacity, inference, notebooks, orders
 
-urlpatterns = [path("", views.capacity, name="capacity")]
+capacity_patterns = [path("", capacity.capacity, name="capacity")]
+
+order_patterns = [
+    path("", orders.order_index, name="list"),
+    path("new/<slug:slug>/", orders.order_new, name="new"),
+    path("<int:order_id>/", orders.order_detail, name="detail"),
+    path("<int:order_id>/snapshot/", orders.order_snapshot_view, name="snapshot"),
+    path("<int:order_id>/terminate/", orders.order_terminate_view, name="terminate"),
+    path("<int:order_id>/restart/", orders.notebook_restart_view, name="restart"),
+]
+
+inference_patterns = [
+    path("", inference.inference, name="index"),
+    path("keys/<int:key_id>/revoke/", inference.inference_key_revoke_view, name="revoke"),
+]
+
+metadata_patterns = [
+    re_path(
+        r"^(?P<token>[0-9]+-[0-9a-f]+)/(?P<document>meta-data|user-data)$",
+        orders.metadata,
+        name="metadata",
+    ),
+    re_path(r"^(?P<token>[0-9]+-[0-9a-f]+)/phone-home$", orders.phone_home, name="phone-home"),
+]
+
+# JupyterHub's sign-in (OAuth user info) and its admission check, at fixed top-level paths.
+hub_patterns = [
+    path("oauth/userinfo/", notebooks.userinfo, name="oauth-userinfo"),
+    path("api/v1/notebooks/admission/", notebooks.admission, name="notebook-admission"),
+]

@@ -31,9 +31,10 @@ class CourseForm(forms.Form):
 
 class RosterForm(forms.Form):
     emails = forms.CharField(
-        label="Paste addresses", required=False,
+        label="Paste addresses",
+        required=False,
         widget=forms.Textarea(attrs={"rows": 4, "placeholder": "one per line"}),
-    )  # fmt: skip
+    )
     file = forms.FileField(label="or upload a CSV (an email column)", required=False)
 
     def clean(self):

@@ -58,9 +58,12 @@ class Enrollment(models.Model):
     email = models.EmailField()
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.STUDENT)
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
         related_name="enrollments",
-    )  # fmt: skip
+    )
     extra_gpu_hours = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal(0))
     invited_at = models.DateTimeField(auto_now_add=True)
     joined_at = models.DateTimeField(null=True, blank=True)
@@ -70,10 +73,11 @@ class Enrollment(models.Model):
         constraints = [
             models.UniqueConstraint("course", Lower("email"), name="enrollment_one_per_email"),
             models.UniqueConstraint(
-                fields=["course", "user"], condition=Q(user__isnull=False),
+                fields=["course", "user"],
+                condition=Q(user__isnull=False),
                 name="enrollment_one_per_user",
             ),
-        ]  # fmt: skip
+        ]
 
     def __str__(self) -> str:
         return f"{self.email} in {self.course_id}"

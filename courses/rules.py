@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from catalog.models import Order
 from courses.models import Course, Enrollment
 from courses.selectors import course_spent, student_usage
 
@@ -34,7 +33,7 @@ def launch_refusal(*, course: Course, enrollment: Enrollment | None, profile: st
     return ""
 
 
-def order_refusal(order: Order) -> str:
+def order_refusal(order) -> str:
     """For JupyterHub's pre-spawn hook: the same rules for a course notebook."""
     course_id = order.spec.get("course")
     if not course_id:
@@ -46,7 +45,7 @@ def order_refusal(order: Order) -> str:
     return launch_refusal(course=course, enrollment=enrollment, profile=order.spec["profile"])
 
 
-def order_idle_minutes(order: Order) -> int | None:
+def order_idle_minutes(order) -> int | None:
     course_id = order.spec.get("course")
     if not course_id:
         return None

@@ -10,8 +10,8 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from catalog.models import Order
 from catalog.offerings.notebook import profiles
+from catalog.selectors.orders import order_list_for_course
 from courses.models import Course, Enrollment
 from fabric.capacity.engine import PROFILES, SLICE_UNITS
 from portal.models import Membership, User
@@ -52,10 +52,8 @@ def course_get_for_user(*, user: User, course_id: int) -> tuple[Course, str]:
     raise Http404("No such course.")
 
 
-def course_orders(*, course: Course) -> QuerySet[Order]:
-    return Order.objects.filter(
-        organization_id=course.organization_id, offering="notebook", spec__course=course.pk
-    ).select_related("allocation", "created_by")
+def course_orders(*, course: Course) -> QuerySet:
+    return order_list_for_course(organization_id=course.organization_id, course_id=course.pk)
 
 
 def gpu_share(profile_key: str) -> Decimal:
@@ -65,18 +63,18 @@ def gpu_share(profile_key: str) -> Decimal:
     return Decimal(1)
 
 
-def _hours(order: Order, now=None) -> Decimal:
+def _hours(order, now=None) -> Decimal:
     if order.ready_at is None:
         return Decimal(0)
     end = order.ended_at or now or timezone.now()
     return Decimal(str(max((end - order.ready_at).total_seconds(), 0))) / HOUR
 
 
-def order_gpu_hours(order: Order, now=None) -> Decimal:
+def order_gpu_hours(order, now=None) -> Decimal:
     return _hours(order, now) * gpu_share(order.spec.get("profile", ""))
 
 
-def order_spend(order: Order, now=None) -> Decimal:
+def order_spend(order, now=None) -> Decimal:
     """What the notebook cost the course: its running time at the price quoted at launch."""
     return (_hours(order, now) * order.hourly_quote).quantize(Decimal("0.0001"))
 
@@ -87,14 +85,14 @@ class StudentUsage:
     gpu_hours: Decimal
     quota: Decimal
     cost: Decimal
-    running: list[Order]
+    running: list  # the orders of the notebooks running now
 
     @property
     def left(self) -> Decimal:
         return max(self.quota - self.gpu_hours, Decimal(0))
 
 
-def _usage(course: Course, enrolment: Enrollment, orders: list[Order], now) -> StudentUsage:
+def _usage(course: Course, enrolment: Enrollment, orders: list, now) -> StudentUsage:
     return StudentUsage(
         enrollment=enrolment,
         gpu_hours=sum((order_gpu_hours(o, now) for o in orders), Decimal(0)),
@@ -108,7 +106,7 @@ def course_usage(*, course: Course) -> tuple[list[StudentUsage], Decimal]:
     """Per enrolled person: GPU-hours used, quota, cost and running notebooks; and the
     course's total spend. Live: running notebooks count to the second."""
     now = timezone.now()
-    by_user: dict[int, list[Order]] = {}
+    by_user: dict[int, list] = {}
     for order in course_orders(course=course):
         by_user.setdefault(order.created_by_id, []).append(order)
     rows = [

@@ -17,8 +17,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.selectors import credit_balance
-from catalog.models import Order, Product
 from catalog.offerings.notebook import profiles
+from catalog.selectors.storefront import notebook_product_get
 from catalog.services.orders import order_create, order_terminate
 from courses.models import Course, Enrollment, LabSession
 from courses.roster import RosterRow
@@ -78,10 +78,16 @@ def course_create(
     if errors:
         raise ValidationError(errors)
     course = Course.objects.create(
-        organization=organization, title=title.strip()[:120], starts_on=starts_on,
-        ends_on=ends_on, profiles=profiles_allowed, gpu_hours_per_student=gpu_hours_per_student,
-        budget=budget, idle_minutes=idle_minutes, created_by=membership.user,
-    )  # fmt: skip
+        organization=organization,
+        title=title.strip()[:120],
+        starts_on=starts_on,
+        ends_on=ends_on,
+        profiles=profiles_allowed,
+        gpu_hours_per_student=gpu_hours_per_student,
+        budget=budget,
+        idle_minutes=idle_minutes,
+        created_by=membership.user,
+    )
     audit_record(
         actor=actor, organization=organization, action="course.create", target=course.title
     )
@@ -116,9 +122,12 @@ def roster_import(
         if row.email.lower() not in existing
     ]
     audit_record(
-        actor=actor, organization=course.organization, action="course.roster_import",
-        target=course.title, detail={"invited": len(created), "rows": len(rows)},
-    )  # fmt: skip
+        actor=actor,
+        organization=course.organization,
+        action="course.roster_import",
+        target=course.title,
+        detail={"invited": len(created), "rows": len(rows)},
+    )
 
     def send() -> None:
         for enrollment in created:
@@ -150,21 +159,23 @@ def enrollment_join(*, enrollment: Enrollment, user: User, actor: Actor) -> Enro
         enrollment.user, enrollment.joined_at = user, timezone.now()
         enrollment.save(update_fields=["user", "joined_at"])
         audit_record(
-            actor=actor, organization=enrollment.course.organization, action="course.join",
+            actor=actor,
+            organization=enrollment.course.organization,
+            action="course.join",
             target=enrollment.email,
-        )  # fmt: skip
+        )
     return enrollment
 
 
-def notebook_product() -> Product:
-    product = Product.objects.filter(kind=Product.Kind.NOTEBOOK, is_active=True).first()
+def notebook_product():
+    product = notebook_product_get()
     if product is None:
         raise ValidationError("No notebook product is on sale.")
     return product
 
 
 @transaction.atomic
-def course_notebook_launch(*, course: Course, user: User, profile: str, actor: Actor) -> Order:
+def course_notebook_launch(*, course: Course, user: User, profile: str, actor: Actor):
     """Start the student's notebook (or return the one already running), paid by the course;
     during a lab session on that profile it takes its GPU from the session's reservation."""
     live = course_orders(course=course).filter(created_by=user, state__in=LIVE).first()
@@ -182,9 +193,12 @@ def course_notebook_launch(*, course: Course, user: User, profile: str, actor: A
     if session is not None:
         spec["reservation"] = session.reservation_id
     return order_create(
-        organization=course.organization, user=user, product=notebook_product(), spec=spec,
+        organization=course.organization,
+        user=user,
+        product=notebook_product(),
+        spec=spec,
         actor=actor,
-    )  # fmt: skip
+    )
 
 
 @transaction.atomic
@@ -198,13 +212,16 @@ def enrollment_extend(
     enrollment.extra_gpu_hours += hours
     enrollment.save(update_fields=["extra_gpu_hours"])
     audit_record(
-        actor=actor, organization=course.organization, action="course.quota_extend",
-        target=enrollment.email, detail={"hours": str(hours)},
-    )  # fmt: skip
+        actor=actor,
+        organization=course.organization,
+        action="course.quota_extend",
+        target=enrollment.email,
+        detail={"hours": str(hours)},
+    )
     return enrollment
 
 
-def course_stop(*, course: Course, by: User, actor: Actor, order: Order | None = None) -> int:
+def course_stop(*, course: Course, by: User, actor: Actor, order=None) -> int:
     """Stop one running notebook of the course, or all of them (instructors and TAs)."""
     _require_staff(by, course)
     running = course_orders(course=course).filter(state__in=LIVE)
@@ -232,9 +249,14 @@ def course_end(*, course: Course, by: User, actor: Actor) -> Course:
 
 @transaction.atomic
 def lab_session_schedule(
-    *, course: Course, starts_at: datetime, ends_at: datetime, profile: str, by: User,
+    *,
+    course: Course,
+    starts_at: datetime,
+    ends_at: datetime,
+    profile: str,
+    by: User,
     actor: Actor,
-) -> LabSession:  # fmt: skip
+) -> LabSession:
     """Reserve GPUs for every joined student for the session; their servers are started
     PRESTART before it begins (lab_sessions_prestart)."""
     _require_instructor(by, course)
@@ -245,13 +267,20 @@ def lab_session_schedule(
         raise ValidationError("No student has joined yet.")
     gpus = math.ceil(students * gpu_share(profile))
     reservation = reservation_book(
-        organization=course.organization, gpu_model=profiles()[profile]["gpu_model"],
-        count=gpus, starts_at=starts_at - PRESTART, ends_at=ends_at, actor=actor,
-    )  # fmt: skip
+        organization=course.organization,
+        gpu_model=profiles()[profile]["gpu_model"],
+        count=gpus,
+        starts_at=starts_at - PRESTART,
+        ends_at=ends_at,
+        actor=actor,
+    )
     return LabSession.objects.create(
-        course=course, starts_at=starts_at, ends_at=ends_at, profile=profile,
+        course=course,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        profile=profile,
         reservation=reservation,
-    )  # fmt: skip
+    )
 
 
 def lab_sessions_prestart(*, now: datetime | None = None) -> int:
@@ -265,9 +294,11 @@ def lab_sessions_prestart(*, now: datetime | None = None) -> int:
         for enrollment in session.course.enrollments.filter(role=Role.STUDENT).exclude(user=None):
             try:
                 course_notebook_launch(
-                    course=session.course, user=enrollment.user, profile=session.profile,
+                    course=session.course,
+                    user=enrollment.user,
+                    profile=session.profile,
                     actor=Actor.system("task"),
-                )  # fmt: skip
+                )
                 started += 1
             except (PermissionDenied, ValidationError):
                 continue  # over quota or budget: that student launches by hand, and is told why
@@ -296,10 +327,12 @@ def course_budgets_check() -> int:
             locked.alerted_percent = reached
             locked.save(update_fields=["alerted_percent"])
             audit_record(
-                actor=Actor.system("task"), organization=course.organization,
-                action="course.budget_alert", target=f"{reached}% of {course.title}",
+                actor=Actor.system("task"),
+                organization=course.organization,
+                action="course.budget_alert",
+                target=f"{reached}% of {course.title}",
                 detail={"spent": f"{spent:.2f}", "budget": str(course.budget)},
-            )  # fmt: skip
+            )
             message = (
                 f"{course.title} has used {reached}% of its budget: "
                 f"${spent:.2f} of ${course.budget}."

@@ -1,8 +1,6 @@
 """Course pages: the list, creating a course, the staff page (usage, running servers, roster,
 quotas, lab sessions, CSV, term end), the student page (Launch), and joining by invitation."""
 
-import csv
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -24,6 +22,7 @@ from courses.selectors import (
     student_usage,
 )
 from portal.services.audit import Actor
+from portal.spreadsheets import csv_writer
 
 Role = Enrollment.Role
 
@@ -48,9 +47,11 @@ def course_create(request):
         values = dict(form.cleaned_data)
         try:
             course = services.course_create(
-                membership=request.membership, profiles_allowed=values.pop("profiles"),
-                actor=Actor.from_request(request), **values,
-            )  # fmt: skip
+                membership=request.membership,
+                profiles_allowed=values.pop("profiles"),
+                actor=Actor.from_request(request),
+                **values,
+            )
             return redirect("courses:detail", course_id=course.pk)
         except ValidationError as error:
             for field, errors in error.message_dict.items():
@@ -70,12 +71,17 @@ def course_detail(request, course_id: int):
         request,
         "courses/course_staff.html",
         {
-            "course": course, "role": role, "rows": rows, "spent": spent,
-            "instructor": role == Role.INSTRUCTOR, "roster_form": RosterForm(),
-            "extend_form": ExtendForm(), "session_form": LabSessionForm(course=course),
+            "course": course,
+            "role": role,
+            "rows": rows,
+            "spent": spent,
+            "instructor": role == Role.INSTRUCTOR,
+            "roster_form": RosterForm(),
+            "extend_form": ExtendForm(),
+            "session_form": LabSessionForm(course=course),
             "sessions": course.lab_sessions.all(),
         },
-    )  # fmt: skip
+    )
 
 
 def _student_page(request, course):
@@ -84,9 +90,11 @@ def _student_page(request, course):
     if request.method == "POST" and form.is_valid():
         try:
             order = services.course_notebook_launch(
-                course=course, user=request.user, profile=form.cleaned_data["profile"],
+                course=course,
+                user=request.user,
+                profile=form.cleaned_data["profile"],
                 actor=Actor.from_request(request),
-            )  # fmt: skip
+            )
             return redirect(reverse("orders:detail", args=[order.pk]) + "?open=1")
         except (PermissionDenied, ValidationError) as refused:
             messages.error(request, " ".join(getattr(refused, "messages", [str(refused)])))
@@ -124,9 +132,12 @@ def roster_import(request, course_id: int):
             else roster_parse_text(form.cleaned_data["emails"])
         )
         created = services.roster_import(
-            course=course, by=request.user, rows=rows, actor=Actor.from_request(request),
+            course=course,
+            by=request.user,
+            rows=rows,
+            actor=Actor.from_request(request),
             base_url=request.build_absolute_uri("/")[:-1],
-        )  # fmt: skip
+        )
     except RosterError as error:
         messages.error(request, "Nothing was imported. " + "; ".join(error.messages))
         return _back(course)
@@ -146,9 +157,12 @@ def quota_extend(request, course_id: int, enrollment_id: int):
         raise Http404("No such student.")
     if form.is_valid():
         services.enrollment_extend(
-            course=course, enrollment=enrollment, hours=form.cleaned_data["hours"],
-            by=request.user, actor=Actor.from_request(request),
-        )  # fmt: skip
+            course=course,
+            enrollment=enrollment,
+            hours=form.cleaned_data["hours"],
+            by=request.user,
+            actor=Actor.from_request(request),
+        )
         messages.success(request, f"{enrollment.email}: +{form.cleaned_data['hours']} GPU-hours.")
     return _back(course)
 
@@ -177,9 +191,11 @@ def session_schedule(request, course_id: int):
     if form.is_valid():
         try:
             services.lab_session_schedule(
-                course=course, by=request.user, actor=Actor.from_request(request),
+                course=course,
+                by=request.user,
+                actor=Actor.from_request(request),
                 **form.cleaned_data,
-            )  # fmt: skip
+            )
             messages.success(request, "Lab session scheduled; GPUs reserved.")
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
@@ -203,14 +219,20 @@ def usage_csv(request, course_id: int):
     rows, _ = course_usage(course=course)
     response = HttpResponse(content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="course-{course.pk}-usage.csv"'
-    writer = csv.writer(response)
+    writer = csv_writer(response)  # emails are the students' own text
     writer.writerow(["email", "role", "joined", "gpu_hours", "quota_gpu_hours", "cost_usd"])
     for row in rows:
         e = row.enrollment
         writer.writerow(
-            [e.email, e.role, e.joined_at.isoformat() if e.joined_at else "",
-             f"{row.gpu_hours:.4f}", f"{row.quota:.2f}", f"{row.cost:.2f}"]
-        )  # fmt: skip
+            [
+                e.email,
+                e.role,
+                e.joined_at.isoformat() if e.joined_at else "",
+                f"{row.gpu_hours:.4f}",
+                f"{row.quota:.2f}",
+                f"{row.cost:.2f}",
+            ]
+        )
     return response
 
 

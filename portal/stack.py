@@ -1,5 +1,5 @@
-"""Start the storefront's own processes (a Daphne web server, a Celery worker) as real child
-processes, for the browser tests and the benchmarks."""
+"""Start the storefront's own processes (the web server exactly as the Procfile runs it, a Celery
+worker) as real child processes, for the live-server tests and the benchmarks."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import contextlib
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -17,16 +18,21 @@ BIN = Path(sys.executable).parent
 
 
 def wait_http(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
+    """Wait until `url` answers 2xx; a timeout says what the last try got (a refused
+    connection, or a 503 and the page that explains it)."""
+    deadline, last = time.monotonic() + timeout, "no answer"
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}")
         try:
             with urllib.request.urlopen(url, timeout=2):  # noqa: S310  (a loopback URL we built)
                 return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"{url} did not answer in {timeout}s")
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}: {exc.read()[:1000].decode(errors='replace')}"
+        except OSError as exc:
+            last = repr(exc)
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer in {timeout}s; last try: {last}")
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -47,25 +53,57 @@ def spawn(stack: contextlib.ExitStack, args: list, *, env: dict, log: Path) -> s
     return proc
 
 
-def web_and_worker(
-    stack: contextlib.ExitStack, *, env: dict, logs: Path
-) -> tuple[str, subprocess.Popen, subprocess.Popen]:
-    """A web server on a free loopback port and a one-process worker; returns (url, web, worker)
-    once the web server answers /healthz."""
+def web_command(command: str | None = None) -> str:
+    """The Procfile's `web:` command line (or `command`, to compare servers), which reads its
+    address from WEB_HOST and WEB_PORT: tests and benchmarks serve what production serves."""
+    if command:
+        return command
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        name, _, rest = line.partition(":")
+        if name.strip() == "web":
+            return rest.strip()
+    raise LookupError("the Procfile has no web: line")
+
+
+def web(
+    stack: contextlib.ExitStack, *, env: dict, logs: Path, command: str | None = None
+) -> tuple[str, subprocess.Popen]:
+    """The web server on a free loopback port; returns (url, process) once it answers
+    /healthz. It runs under bash as honcho runs it, with the virtualenv's bin first on PATH."""
     port = free_port()
-    web = spawn(
-        stack,
-        [BIN / "daphne", "-b", "127.0.0.1", "-p", str(port), "portal.asgi:application"],
-        env=env,
-        log=logs / "web.log",
-    )
+    env = {
+        **env,
+        "WEB_HOST": "127.0.0.1",
+        "WEB_PORT": str(port),
+        "PATH": f"{BIN}:{env.get('PATH', '')}",
+    }
+    argv = ["bash", "-c", "exec " + web_command(command)]
+    proc = spawn(stack, argv, env=env, log=logs / "web.log")
+    url = f"http://127.0.0.1:{port}"
+    wait_http(url + "/healthz", proc)
+    return url, proc
+
+
+def web_and_worker(
+    stack: contextlib.ExitStack, *, env: dict, logs: Path, command: str | None = None
+) -> tuple[str, subprocess.Popen, subprocess.Popen]:
+    """The web server (`web`, below) and a one-process worker; returns (url, web, worker) once
+    the web server answers /healthz."""
     worker = spawn(
         stack,
-        [BIN / "celery", "-A", "portal", "worker", "--pool=solo", "--loglevel=info",
-         "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        [
+            BIN / "celery",
+            "-A",
+            "portal",
+            "worker",
+            "--pool=solo",
+            "--loglevel=info",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
         env=env,
         log=logs / "worker.log",
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    wait_http(url + "/healthz", web)
-    return url, web, worker
+    )
+    url, server = web(stack, env=env, logs=logs, command=command)
+    return url, server, worker

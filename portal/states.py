@@ -3,7 +3,7 @@
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from portal.models import Job, JobEvent
+from portal.models import Job, JobEvent, TransitionEvent
 from portal.models.jobs import JobState
 
 JOB_TRANSITIONS: dict[str, set[str]] = {
@@ -23,20 +23,27 @@ def transition(
     *,
     to: str,
     table: dict[str, set[str]],
-    event_model: type[models.Model],
+    event_model: type[TransitionEvent] | None,
     actor: str,
     detail: str = "",
-) -> models.Model:
-    """Move `obj` (locked by the caller) along `table` to `to` and write its event row; the
-    one function every lifecycle (jobs, nodes, allocations) changes state through."""
+) -> TransitionEvent | None:
+    """Move `obj` (locked by the caller) along `table` to `to` and, where its lifecycle keeps
+    one (`event_model`), write its event row; the one function every lifecycle (jobs, nodes,
+    allocations, orders, invoices, reservations, networks) changes state through."""
     if to not in table[obj.state]:
         name = obj._meta.verbose_name
         raise TransitionError(f"{name} {obj.pk} cannot go from {obj.state} to {to}")
-    owner = obj._meta.model_name
-    max_length = event_model._meta.get_field("detail").max_length
-    event = event_model.objects.create(
-        **{owner: obj}, from_state=obj.state, to_state=to, actor=actor, detail=detail[:max_length]
-    )
+    event = None
+    if event_model is not None:
+        owner = obj._meta.model_name
+        max_length = event_model._meta.get_field("detail").max_length
+        event = event_model.objects.create(
+            **{owner: obj},
+            from_state=obj.state,
+            to_state=to,
+            actor=actor,
+            detail=detail[:max_length],
+        )
     obj.state = to
     fields = ["state", *(["updated_at"] if hasattr(obj, "updated_at") else [])]
     obj.save(update_fields=fields)

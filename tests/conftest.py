@@ -1,5 +1,6 @@
 """Shared fixtures. Peers are real: PostgreSQL and Redis (embedded or from the environment),
-a Daphne web process, a Celery worker process, and Debian's Chromium through Playwright."""
+a uvicorn web process (as the Procfile runs it), a Celery worker process, and Debian's
+Chromium through Playwright."""
 
 import contextlib
 import os
@@ -112,16 +113,20 @@ HUB_CLIENT_SECRET = uuid.uuid4().hex
 
 @pytest.fixture(scope="session")
 def hub_process(live_stack, hub_settings, tmp_path_factory):
-    """JupyterHub, once per session, signing users in through the live portal."""
+    """JupyterHub, once per session, signing users in through the live portal; its notebook
+    accounts, their homes and its firewall table go with it."""
     from catalog.notebooks import runner
 
     url = hub_settings["JUPYTERHUB_URL"]
-    env = runner.hub_environment(
+    config = runner.hub_config(
         url=url, portal_url=live_stack.url, token=hub_settings["JUPYTERHUB_API_TOKEN"],
         client_id="jupyterhub", client_secret=HUB_CLIENT_SECRET,
-        data=tmp_path_factory.mktemp("hub"),
+        data=tmp_path_factory.mktemp("hub"), account_prefix=f"sft{uuid.uuid4().hex[:8]}",
     )  # fmt: skip
-    hub = runner.start(env=env, log=stack.ROOT / "var" / "test-logs" / "jupyterhub.log")
+    hub = runner.start(
+        config=config, log=stack.ROOT / "var" / "test-logs" / "jupyterhub.log",
+        remove_accounts=True,
+    )  # fmt: skip
     yield hub
     hub.stop()
 
@@ -211,8 +216,8 @@ def live_stack(
     inference_settings,
     tmp_path_factory,
 ):
-    """A Daphne web server and a Celery worker, as real processes, on the test database, with
-    localstripe delivering webhooks to it and outgoing mail written to files."""
+    """A web server (the Procfile's uvicorn line) and a Celery worker, as real processes, on the
+    test database, with localstripe delivering webhooks to it and outgoing mail written to files."""
     mail_dir = tmp_path_factory.mktemp("mail")
     env = {
         **os.environ,

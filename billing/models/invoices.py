@@ -3,7 +3,8 @@ from django.db import models
 
 class Invoice(models.Model):
     """Our record of what an organization owes for a period: the truth. Stripe only moves the
-    money (one PaymentIntent per invoice, the invoice id as idempotency key)."""
+    money (a PaymentIntent per payment attempt, keyed by the invoice id and the attempt number:
+    `payment_attempts` counts the attempts whose outcome is known)."""
 
     class State(models.TextChoices):
         OPEN = "open", "Open"

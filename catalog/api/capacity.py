@@ -4,18 +4,19 @@ quotas; and, for anyone, what can start now. Fabric decides; this layer gates an
 
 from datetime import timedelta
 
-from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog import pricing
-from catalog.selectors import purchase_blockers
-from fabric.models import Allocation, Quota, Reservation
-from fabric.selectors_capacity import allocation_list, availability, quota_list, reservation_list
+from catalog.metering import Billing, allocation_billing
+from catalog.selectors.storefront import purchase_check, reservation_quote
+from fabric.api.serializers import AllocationSerializer, QuotaSerializer, ReservationSerializer
+from fabric.choices import AllocationShape, AllocationTopology
+from fabric.selectors.capacity import allocation_list, availability, quota_list, reservation_list
 from fabric.services import allocations
 from fabric.services.reservations import NoCapacity, reservation_book, reservation_cancel
 from portal.api.permissions import OrganizationPermission
@@ -24,24 +25,67 @@ from portal.services.audit import Actor
 
 
 class AllocationInputSerializer(serializers.Serializer):
-    shape = serializers.ChoiceField(choices=Allocation.Shape.choices)
+    shape = serializers.ChoiceField(choices=AllocationShape.choices)
     gpu_model = serializers.CharField(max_length=64)
     count = serializers.IntegerField(min_value=1, max_value=4096)
     slice_profile = serializers.ChoiceField(choices=["", "1g", "2g", "3g", "4g", "7g"], default="")
-    topology = serializers.ChoiceField(choices=Allocation.Topology.choices, default="any")
+    topology = serializers.ChoiceField(choices=AllocationTopology.choices, default="any")
     topology_required = serializers.BooleanField(default=True)
     lease_hours = serializers.FloatField(min_value=0.05, max_value=24 * 366, required=False)
 
 
-class AllocationOutputSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Allocation
+class BilledListSerializer(serializers.ListSerializer):
+    """Loads the billing terms of a whole page of allocations at once."""
+
+    def to_representation(self, data):
+        items = list(data.all() if hasattr(data, "all") else data)
+        self.context.setdefault("billing", {}).update(allocation_billing(allocations=items))
+        return super().to_representation(items)
+
+
+class AllocationOutputSerializer(AllocationSerializer):
+    """An allocation and what it costs: `billed` (whether it is charged at all),
+    `hourly_price` (for all it holds), `billed_since` (when charging starts or started) and
+    `billing` (the rule, in words). A capacity hold without an order is billed from booking."""
+
+    billed = serializers.SerializerMethodField()
+    hourly_price = serializers.SerializerMethodField()
+    billed_since = serializers.SerializerMethodField()
+    billing = serializers.SerializerMethodField()
+
+    class Meta(AllocationSerializer.Meta):
+        list_serializer_class = BilledListSerializer
         fields = [
-            "id", "shape", "gpu_model", "count", "slice_profile", "topology",
-            "topology_required", "state", "starts_at", "ends_at", "queue_position",
-            "estimated_start", "detail", "created_at",
-        ]  # fmt: skip
+            *AllocationSerializer.Meta.fields,
+            "billed",
+            "hourly_price",
+            "billed_since",
+            "billing",
+        ]
         read_only_fields = fields
+
+    def _terms(self, allocation) -> Billing:
+        known = self.context.setdefault("billing", {})
+        if allocation.pk not in known:
+            known.update(allocation_billing(allocations=[allocation]))
+        return known[allocation.pk]
+
+    @extend_schema_field(OpenApiTypes.BOOL)
+    def get_billed(self, allocation) -> bool:
+        return self._terms(allocation).billed
+
+    @extend_schema_field(serializers.DecimalField(max_digits=12, decimal_places=2))
+    def get_hourly_price(self, allocation) -> str:
+        return str(self._terms(allocation).hourly_price)
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_billed_since(self, allocation):
+        since = self._terms(allocation).since
+        return None if since is None else serializers.DateTimeField().to_representation(since)
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_billing(self, allocation) -> str:
+        return self._terms(allocation).note
 
 
 class ExtendInputSerializer(serializers.Serializer):
@@ -52,11 +96,8 @@ class NodesInputSerializer(serializers.Serializer):
     nodes = serializers.IntegerField(min_value=1, max_value=1024)
 
 
-class QuotaOutputSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Quota
-        fields = ["gpu_model", "max_gpus", "gpu_hours_per_month"]
-        read_only_fields = fields
+class QuotaOutputSerializer(QuotaSerializer):
+    pass  # fabric's quota, under the name the API schema has always given it
 
 
 class AvailabilityOutputSerializer(serializers.Serializer):
@@ -64,18 +105,6 @@ class AvailabilityOutputSerializer(serializers.Serializer):
     shape = serializers.CharField()
     available_now = serializers.IntegerField()
     next_available_at = serializers.DateTimeField(allow_null=True)
-
-
-def _call(service, **kwargs):
-    """Run a service; its ValidationError becomes a 400 naming the field (NoCapacity, which
-    carries suggestions, is the caller's to answer)."""
-    try:
-        return service(**kwargs)
-    except NoCapacity:
-        raise
-    except DjangoValidationError as error:
-        detail = error.message_dict if hasattr(error, "error_dict") else {"detail": error.messages}
-        raise ValidationError(detail) from error
 
 
 class AllocationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -97,17 +126,16 @@ class AllocationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def create(self, request):
         data = AllocationInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        blockers = purchase_blockers(user=request.user, membership=request.membership)
-        if blockers:
-            raise PermissionDenied(" ".join(blockers))
+        purchase_check(user=request.user, membership=request.membership)
         values = dict(data.validated_data)
         hours = values.pop("lease_hours", None)
         lease = None if hours is None else timedelta(hours=hours)
-        allocation = _call(
-            allocations.allocation_request,
-            organization=request.membership.organization, actor=self._actor(), lease=lease,
+        allocation = allocations.allocation_request(
+            organization=request.membership.organization,
+            actor=self._actor(),
+            lease=lease,
             **values,
-        )  # fmt: skip
+        )
         return Response(AllocationOutputSerializer(allocation).data, status=status.HTTP_201_CREATED)
 
     def _act(self, service, serializer_class=None, **extra):
@@ -117,7 +145,7 @@ class AllocationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             data = serializer_class(data=self.request.data)
             data.is_valid(raise_exception=True)
             values = data.validated_data
-        result = _call(service, allocation=allocation, actor=self._actor(), **values, **extra)
+        result = service(allocation=allocation, actor=self._actor(), **values, **extra)
         return Response(AllocationOutputSerializer(result).data)
 
     @extend_schema(request=ExtendInputSerializer, responses=AllocationOutputSerializer)
@@ -172,16 +200,22 @@ class ReservationInputSerializer(serializers.Serializer):
     weekly_occurrences = serializers.IntegerField(min_value=1, max_value=52, default=1)
 
 
-class ReservationOutputSerializer(serializers.ModelSerializer):
-    gpu_hours = serializers.FloatField(read_only=True)
+class ReservationOutputSerializer(ReservationSerializer):
     price = serializers.SerializerMethodField()
 
-    class Meta:
-        model = Reservation
+    class Meta(ReservationSerializer.Meta):
         fields = [
-            "id", "gpu_model", "count", "starts_at", "ends_at", "weekly_occurrences", "state",
-            "gpu_hours", "price", "created_at",
-        ]  # fmt: skip
+            "id",
+            "gpu_model",
+            "count",
+            "starts_at",
+            "ends_at",
+            "weekly_occurrences",
+            "state",
+            "gpu_hours",
+            "price",
+            "created_at",
+        ]
         read_only_fields = fields
 
     def get_price(self, reservation) -> str:
@@ -205,21 +239,16 @@ class ReservationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     def create(self, request):
         data = ReservationInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        blockers = purchase_blockers(user=request.user, membership=request.membership)
-        if blockers:
-            raise PermissionDenied(" ".join(blockers))
+        purchase_check(user=request.user, membership=request.membership)
         values = data.validated_data
         try:
-            reservation = _call(
-                reservation_book,
+            reservation = reservation_book(
                 organization=request.membership.organization,
                 actor=Actor.from_request(request),
                 **values,
             )
         except NoCapacity as full:
-            hours = (values["ends_at"] - values["starts_at"]).total_seconds() / 3600
-            gpu_hours = hours * values["count"] * values["weekly_occurrences"]
-            price = str(pricing.quote(values["gpu_model"], gpu_hours))
+            price = str(reservation_quote(**values))
             return Response(
                 {
                     "detail": full.messages[0],

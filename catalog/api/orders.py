@@ -1,29 +1,40 @@
 """Orders through the API: place (quote included in the answer), list, follow (the same
 snapshot and events the order page shows), terminate."""
 
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from catalog.errors import NoOffering
 from catalog.models import Order, Product
-from catalog.selectors_orders import order_list, order_snapshot
+from catalog.selectors.orders import order_list, order_snapshot
+from catalog.selectors.storefront import order_ssh_keys, product_list_public, purchase_check
 from catalog.services.orders import order_place, order_terminate
-from fabric.models import Allocation
+from fabric.choices import AllocationTopology
+from portal.api.exceptions import api_answers
 from portal.api.permissions import OrganizationPermission
 from portal.permissions import Permission
 from portal.services.audit import Actor
+
+# A product no offering fulfils (yet): the customer is told so about `product`.
+api_answers(NoOffering, lambda error: ValidationError({"product": str(error)}))
 
 
 class OrderInputSerializer(serializers.Serializer):
     product = serializers.SlugField()
     gpu_model = serializers.CharField(max_length=64)
     nodes = serializers.IntegerField(min_value=1, max_value=64, default=1)
-    topology = serializers.ChoiceField(choices=Allocation.Topology.choices, default="any")
+    topology = serializers.ChoiceField(choices=AllocationTopology.choices, default="any")
+    site = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, help_text="bare metal: empty for any"
+    )
+    ssh_keys = serializers.ListField(
+        child=serializers.CharField(max_length=100),
+        required=False,
+        help_text="bare metal: fingerprints (SHA256:...) of your SSH keys; omitted: all of them",
+    )
 
 
 class OrderOutputSerializer(serializers.ModelSerializer):
@@ -32,9 +43,16 @@ class OrderOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Order
         fields = [
-            "id", "product", "spec", "state", "message", "hourly_quote", "ready_at", "ended_at",
+            "id",
+            "product",
+            "spec",
+            "state",
+            "message",
+            "hourly_quote",
+            "ready_at",
+            "ended_at",
             "created_at",
-        ]  # fmt: skip
+        ]
         read_only_fields = fields
 
 
@@ -60,21 +78,23 @@ class OrderViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         data = OrderInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
-        product = get_object_or_404(Product, slug=values.pop("product"), is_active=True)
-        try:
-            order = order_place(
-                membership=request.membership, product=product, spec=values,
-                actor=Actor.from_request(request),
-            )  # fmt: skip
-        except DjangoPermissionDenied as denied:
-            raise PermissionDenied(str(denied)) from denied
-        except DjangoValidationError as error:
-            detail = (
-                error.message_dict if hasattr(error, "error_dict") else {"detail": error.messages}
-            )
-            raise ValidationError(detail) from error
-        except LookupError as error:
-            raise ValidationError({"product": str(error)}) from error
+        product = product_list_public().filter(slug=values.pop("product")).first()
+        if product is None:
+            raise ValidationError({"product": ["No such product on sale."]})
+        if not values.get("site"):
+            values.pop("site", None)
+        if product.kind == Product.Kind.BARE_METAL:
+            # Who may not buy hears that first (403); then a customer without a key (400).
+            purchase_check(user=request.user, membership=request.membership)
+            values["ssh_keys"] = order_ssh_keys(user=request.user, chosen=values.get("ssh_keys"))
+        else:
+            values.pop("ssh_keys", None)
+        order = order_place(
+            membership=request.membership,
+            product=product,
+            spec=values,
+            actor=Actor.from_request(request),
+        )
         return Response(order_snapshot(order), status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=dict)

@@ -1,7 +1,7 @@
 from rest_framework import permissions, viewsets
 
 from catalog.api.serializers import ProductOutputSerializer
-from catalog.selectors import product_list_public
+from catalog.selectors.storefront import product_list_public
 
 
 class ProductViewSet(viewsets.ReadOnlyModelViewSet):

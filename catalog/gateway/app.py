@@ -1,8 +1,9 @@
 """The OpenAI-compatible token gateway: a plain ASGI app in front of the model backends, mounted
-at /v1 by portal.asgi and served by the same Daphne. Per request: the key from a local cache
+at /v1 by portal.asgi and served by the same web server. Per request: the key from a local cache
 (the database only on a miss), limits and budget reserved in Redis by one script, the request
-forwarded with httpx (a stream passed through chunk by chunk), the reservation settled to what
-the backend says it used, and the usage queued for the ledger. Errors come in OpenAI's shape."""
+forwarded with aiohttp (a stream with httpx, passed through chunk by chunk), the reservation
+settled to what the backend says it used, and the usage queued for the ledger. Errors come in
+OpenAI's shape."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import math
 import time
 import uuid
 
+import aiohttp
 import httpx
 from asgiref.sync import sync_to_async
 
@@ -57,6 +59,7 @@ class Gateway:
         self.keys: dict[str, tuple[KeyInfo | None, float]] = {}
         self.prices: dict[str, tuple[tuple[float, float], float]] = {}
         self.clients: dict = {}
+        self.sessions: dict = {}
         self.probed = 0.0
         self.background: set = set()
 
@@ -70,6 +73,17 @@ class Gateway:
                 timeout=httpx.Timeout(300, connect=3), limits=limits_
             )
         return self.clients[loop]
+
+    def _session(self) -> aiohttp.ClientSession:
+        """The client for answers read whole: aiohttp, whose connection pool costs a fraction
+        of httpx's per request (bench/gateway.py); streams and probes go through httpx."""
+        loop = asyncio.get_running_loop()
+        if loop not in self.sessions:
+            self.sessions[loop] = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=300, connect=3),
+                connector=aiohttp.TCPConnector(limit=200),
+            )
+        return self.sessions[loop]
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -143,9 +157,11 @@ class Gateway:
         model = self.registry.get(name) if isinstance(name, str) else None
         if model is None or not key.allows(name) or model.kind != ENDPOINTS[path]:
             raise Refusal(
-                404, f"The model `{name}` does not exist or you do not have access to it.",
-                "invalid_request_error", "model_not_found",
-            )  # fmt: skip
+                404,
+                f"The model `{name}` does not exist or you do not have access to it.",
+                "invalid_request_error",
+                "model_not_found",
+            )
         price_in, price_out = await self._price(name)
         prompt = _estimate_prompt_tokens(body)
         most = (
@@ -157,11 +173,15 @@ class Gateway:
         )
         reserved_cost = math.ceil(prompt * price_in + most * price_out)
         decision, minute = await limits.take_async(
-            key_id=key.id, organization_id=key.organization_id, rpm=key.rpm, tpm=key.tpm,
-            tokens=prompt + most, cost_micro=reserved_cost,
+            key_id=key.id,
+            organization_id=key.organization_id,
+            rpm=key.rpm,
+            tpm=key.tpm,
+            tokens=prompt + most,
+            cost_micro=reserved_cost,
             budget_micro=_micro(key.monthly_budget),
-        )  # fmt: skip
-        headers = _rate_headers(key, decision, prompt + most)
+        )
+        headers = _rate_headers(key, decision, max(price_in, price_out))
         if not decision.allowed:
             raise _refusal_for(decision, headers)
         request_id = uuid.uuid4().hex
@@ -177,32 +197,41 @@ class Gateway:
             record = None
             if used["input"] or used["output"]:
                 record = {
-                    "id": request_id, "organization": key.organization_id, "key": key.prefix,
-                    "model": name, "input": used["input"], "output": used["output"],
-                    "started": started, "ended": time.time(),
-                }  # fmt: skip
+                    "id": request_id,
+                    "organization": key.organization_id,
+                    "key": key.prefix,
+                    "model": name,
+                    "input": used["input"],
+                    "output": used["output"],
+                    "started": started,
+                    "ended": time.time(),
+                }
             await limits.settle_async(
-                key_id=key.id, organization_id=key.organization_id, minute=minute,
+                key_id=key.id,
+                organization_id=key.organization_id,
+                minute=minute,
                 tokens=used["input"] + used["output"] - prompt - most,
-                cost_micro=cost - reserved_cost, usage=record,
-            )  # fmt: skip
+                cost_micro=cost - reserved_cost,
+                usage=record,
+            )
 
     async def _once(self, send, model, path, body, headers, used) -> None:
         suffix = path.removeprefix("/v1")
         for upstream in model.candidates():
             try:
-                answer = await self._client().post(upstream + suffix, json=body)
-            except httpx.HTTPError:
+                async with self._session().post(upstream + suffix, json=body) as answer:
+                    status, content = answer.status, await answer.read()
+            except (aiohttp.ClientError, TimeoutError):
                 model.mark_down(upstream)
                 continue
-            if answer.status_code >= 500:
+            if status >= 500:
                 model.mark_down(upstream)
                 continue
-            if answer.status_code == 200:
-                usage = answer.json().get("usage") or {}
+            if status == 200:
+                usage = json.loads(content).get("usage") or {}
                 used["input"] = int(usage.get("prompt_tokens") or 0)
                 used["output"] = int(usage.get("completion_tokens") or 0)
-            await _respond(send, answer.status_code, answer.content, headers)
+            await _respond(send, status, content, headers)
             return
         raise Refusal(
             502, "The model backend is unavailable; try again.", "api_error", None, headers
@@ -253,11 +282,17 @@ class Gateway:
     async def _relay(self, send, answer, headers, asked, used, gone) -> dict:
         """Pass the backend's events through until its [DONE] (held back); returns the last
         chunk. The usage chunk the gateway asked for reaches the client only if it asked."""
-        await send({
-            "type": "http.response.start", "status": 200,
-            "headers": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"),
-                        *headers],
-        })  # fmt: skip
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream"),
+                    (b"cache-control", b"no-cache"),
+                    *headers,
+                ],
+            }
+        )
         final_usage, last = None, {}
         async for line in answer.aiter_lines():
             if gone.is_set():
@@ -322,30 +357,43 @@ def _prices(model: str) -> tuple[float, float]:
     return one("input_tokens"), one("output_tokens")
 
 
-def _rate_headers(key: KeyInfo, decision, tokens: int) -> list[tuple[bytes, bytes]]:
-    headers = []
+def _rate_headers(key: KeyInfo, decision, token_price: float) -> list[tuple[bytes, bytes]]:
+    """OpenAI's x-ratelimit-* headers, on every answer: the key's own limits where it has
+    them, else its organization's, whose remaining tokens are also capped by what the
+    organization's allowance (budget or prepaid credit left) pays for at this model's dearer
+    token price."""
+    org_rpm, org_tpm = limits.organization_limits()
     if key.rpm:
-        headers += [
-            (b"x-ratelimit-limit-requests", str(key.rpm).encode()),
-            (b"x-ratelimit-remaining-requests", str(max(key.rpm - decision.requests, 0)).encode()),
-            (b"x-ratelimit-reset-requests", f"{decision.reset_seconds}s".encode()),
-        ]
+        rpm, requests = key.rpm, decision.requests
+    else:
+        rpm, requests = org_rpm, decision.organization_requests
     if key.tpm:
-        headers += [
-            (b"x-ratelimit-limit-tokens", str(key.tpm).encode()),
-            (b"x-ratelimit-remaining-tokens", str(max(key.tpm - decision.tokens, 0)).encode()),
-            (b"x-ratelimit-reset-tokens", f"{decision.reset_seconds}s".encode()),
-        ]
-    return headers
+        tpm, remaining = key.tpm, key.tpm - decision.tokens
+    else:
+        tpm, remaining = org_tpm, org_tpm - decision.organization_tokens
+        if decision.allowance_micro is not None and token_price > 0:
+            remaining = min(remaining, int(decision.allowance_micro / token_price))
+    reset = f"{decision.reset_seconds}s".encode()
+    return [
+        (b"x-ratelimit-limit-requests", str(rpm).encode()),
+        (b"x-ratelimit-remaining-requests", str(max(rpm - requests, 0)).encode()),
+        (b"x-ratelimit-reset-requests", reset),
+        (b"x-ratelimit-limit-tokens", str(tpm).encode()),
+        (b"x-ratelimit-remaining-tokens", str(max(remaining, 0)).encode()),
+        (b"x-ratelimit-reset-tokens", reset),
+    ]
 
 
 def _refusal_for(decision, headers) -> Refusal:
     if decision.reason in ("requests", "tokens"):
         return Refusal(
-            429, f"Rate limit reached for {decision.reason} per minute; try again in "
-            f"{decision.reset_seconds} s.", "requests", "rate_limit_exceeded",
+            429,
+            f"Rate limit reached for {decision.reason} per minute; try again in "
+            f"{decision.reset_seconds} s.",
+            "requests",
+            "rate_limit_exceeded",
             [*headers, (b"retry-after", str(decision.reset_seconds).encode())],
-        )  # fmt: skip
+        )
     message = {
         "budget": "This key's monthly budget cannot cover the request.",
         "credit": "Your organization's remaining budget or prepaid credit cannot cover the "
@@ -392,18 +440,22 @@ async def _event(send, data: str) -> None:
 
 def _usage_chunk(last: dict, used: dict) -> dict:
     usage = {
-        "prompt_tokens": used["input"], "completion_tokens": used["output"],
+        "prompt_tokens": used["input"],
+        "completion_tokens": used["output"],
         "total_tokens": used["input"] + used["output"],
-    }  # fmt: skip
+    }
     fields = ("id", "object", "created", "model")
     return {**{k: last[k] for k in fields if k in last}, "choices": [], "usage": usage}
 
 
 async def _respond(send, status: int, body: bytes, headers=()) -> None:
-    await send({
-        "type": "http.response.start", "status": status,
-        "headers": [(b"content-type", b"application/json"), *headers],
-    })  # fmt: skip
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), *headers],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 

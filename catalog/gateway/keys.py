@@ -3,8 +3,6 @@ from a short cache rather than the database. A revoked key is dropped from the c
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -16,16 +14,13 @@ from django.utils import timezone
 
 from catalog.gateway.limits import allowance_refresh
 from catalog.models import InferenceKey
-from portal.models import Membership
+from portal.models import AuditEvent, Membership
 from portal.permissions import Permission, require
+from portal.secrets import secret_digest, secret_generate, secret_lookup, secret_revoke
 from portal.services.audit import Actor, audit_record
 
 KEY_PREFIX = "sk-sf"
 CACHE_SECONDS = 30
-
-
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def _cache_key(digest: str) -> str:
@@ -54,11 +49,15 @@ class KeyInfo:
 
 def _info(key: InferenceKey) -> KeyInfo:
     return KeyInfo(
-        id=key.pk, organization_id=key.organization_id, prefix=key.prefix,
-        allowed_models=tuple(key.allowed_models), rpm=key.rpm, tpm=key.tpm,
+        id=key.pk,
+        organization_id=key.organization_id,
+        prefix=key.prefix,
+        allowed_models=tuple(key.allowed_models),
+        rpm=key.rpm,
+        tpm=key.tpm,
         monthly_budget=str(key.monthly_budget) if key.monthly_budget is not None else None,
         expires_at=key.expires_at.timestamp() if key.expires_at else None,
-    )  # fmt: skip
+    )
 
 
 @transaction.atomic
@@ -84,20 +83,28 @@ def inference_key_create(
         monthly_budget = Decimal(monthly_budget).quantize(Decimal("0.01"))
     if monthly_budget is not None and monthly_budget <= 0:
         raise ValidationError({"monthly_budget": "A budget is a positive amount."})
-    prefix = secrets.token_hex(4)
-    secret = f"{KEY_PREFIX}-{prefix}-{secrets.token_urlsafe(32)}"
+    issued = secret_generate(marker=KEY_PREFIX, sep="-")
     key = InferenceKey.objects.create(
-        organization=by.organization, created_by=by.user, name=name.strip()[:80] or "key",
-        prefix=prefix, digest=_digest(secret), allowed_models=sorted(set(allowed_models or [])),
-        rpm=rpm, tpm=tpm, monthly_budget=monthly_budget, expires_at=expires_at,
-    )  # fmt: skip
+        organization=by.organization,
+        created_by=by.user,
+        name=name.strip()[:80] or "key",
+        prefix=issued.lookup,
+        digest=issued.digest,
+        allowed_models=sorted(set(allowed_models or [])),
+        rpm=rpm,
+        tpm=tpm,
+        monthly_budget=monthly_budget,
+        expires_at=expires_at,
+    )
     audit_record(
-        actor=actor, organization=by.organization, action="inference_key.create",
-        target=f"{key.name} ({prefix})",
-    )  # fmt: skip
+        actor=actor,
+        organization=by.organization,
+        action=AuditEvent.Action.INFERENCE_KEY_CREATED,
+        target=f"{key.name} ({key.prefix})",
+    )
     organization_id = by.organization_id
     transaction.on_commit(lambda: allowance_refresh(organization_id=organization_id))
-    return key, secret
+    return key, issued.plain
 
 
 @transaction.atomic
@@ -105,23 +112,23 @@ def inference_key_revoke(*, by: Membership, key: InferenceKey, actor: Actor) -> 
     if key.organization_id != by.organization_id:
         raise PermissionDenied("Not this organization's key.")
     require(by, Permission.MANAGE_TOKENS)
-    if key.revoked_at is None:
-        key.revoked_at = timezone.now()
-        key.save(update_fields=["revoked_at"])
+    if secret_revoke(key):
         digest = key.digest
         transaction.on_commit(lambda: cache.delete(_cache_key(digest)))
         audit_record(
-            actor=actor, organization=by.organization, action="inference_key.revoke",
+            actor=actor,
+            organization=by.organization,
+            action=AuditEvent.Action.INFERENCE_KEY_REVOKED,
             target=f"{key.name} ({key.prefix})",
-        )  # fmt: skip
+        )
     return key
 
 
 def inference_key_lookup(secret: str) -> KeyInfo | None:
     """The live key a secret names (cached CACHE_SECONDS; a miss is cached too), or None."""
-    if not secret.startswith(KEY_PREFIX + "-"):
+    if secret_lookup(secret, marker=KEY_PREFIX, sep="-") is None:
         return None
-    digest = _digest(secret)
+    digest = secret_digest(secret)
     cached = cache.get(_cache_key(digest))
     if cached is not None:
         return KeyInfo(**cached) if cached else None

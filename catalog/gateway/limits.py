@@ -1,5 +1,6 @@
 """Per-key limits, enforced atomically in Redis (the embedded Redis by default): requests and
-tokens per minute, and the key's monthly budget, each checked and taken in one Lua script, so
+tokens per minute (the key's own, and its organization's for all its keys together), the key's
+monthly budget and the organization's allowance, each checked and taken in one Lua script, so
 concurrent requests on many workers never overshoot. A request reserves its prompt tokens plus
 max_tokens (and their price) before it is sent and settles to the actual count after."""
 
@@ -18,46 +19,80 @@ MICRO = 1_000_000  # money is counted in micro-dollars in Redis
 TAKE = """
 local rpm, tpm, tokens = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local budget, cost, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local org_rpm, org_tpm = tonumber(ARGV[7]), tonumber(ARGV[8])
 local requests = tonumber(redis.call('GET', KEYS[1]) or '0')
 local used = tonumber(redis.call('GET', KEYS[2]) or '0')
 local spent = tonumber(redis.call('GET', KEYS[3]) or '0')
-if redis.call('EXISTS', KEYS[4]) == 1 then return {0, 'blocked', requests, used} end
+local org_requests = tonumber(redis.call('GET', KEYS[6]) or '0')
+local org_used = tonumber(redis.call('GET', KEYS[7]) or '0')
 local allowance = redis.call('GET', KEYS[5])
-if allowance and tonumber(allowance) < cost then return {0, 'credit', requests, used} end
-if rpm > 0 and requests + 1 > rpm then return {0, 'requests', requests, used} end
-if tpm > 0 and used + tokens > tpm then return {0, 'tokens', requests, used} end
-if budget >= 0 and spent + cost > budget then return {0, 'budget', requests, used} end
+local left = tonumber(allowance or '0')
+local function refuse(reason)
+  return {0, reason, requests, used, org_requests, org_used, allowance and left or false}
+end
+if redis.call('EXISTS', KEYS[4]) == 1 then return refuse('blocked') end
+if allowance and left < cost then return refuse('credit') end
+if rpm > 0 and requests + 1 > rpm then return refuse('requests') end
+if tpm > 0 and used + tokens > tpm then return refuse('tokens') end
+if org_rpm > 0 and org_requests + 1 > org_rpm then return refuse('requests') end
+if org_tpm > 0 and org_used + tokens > org_tpm then return refuse('tokens') end
+if budget >= 0 and spent + cost > budget then return refuse('budget') end
 redis.call('INCR', KEYS[1]); redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('INCRBY', KEYS[2], tokens); redis.call('EXPIRE', KEYS[2], ttl)
 redis.call('INCRBY', KEYS[3], cost); redis.call('EXPIRE', KEYS[3], 40 * 86400)
-if allowance then redis.call('DECRBY', KEYS[5], cost) end
-return {1, '', requests + 1, used + tokens}
+redis.call('INCR', KEYS[6]); redis.call('EXPIRE', KEYS[6], ttl)
+redis.call('INCRBY', KEYS[7], tokens); redis.call('EXPIRE', KEYS[7], ttl)
+if allowance then left = redis.call('DECRBY', KEYS[5], cost) end
+return {1, '', requests + 1, used + tokens, org_requests + 1, org_used + tokens,
+        allowance and left or false}
 """
 
-# Settle in one round trip: tokens and key spend by the difference, the organization's
-# allowance (only where one is set), and the request's usage queued for the ledger.
+# Settle in one round trip: tokens (the key's and the organization's) and key spend by the
+# difference, the organization's allowance (only where one is set), and the request's usage
+# queued for the ledger.
 SETTLE = """
-redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('INCRBY', KEYS[1], ARGV[1]); redis.call('EXPIRE', KEYS[1], 120)
+redis.call('INCRBY', KEYS[5], ARGV[1]); redis.call('EXPIRE', KEYS[5], 120)
 redis.call('INCRBY', KEYS[2], ARGV[2])
 if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('DECRBY', KEYS[3], ARGV[2]) end
 if ARGV[3] ~= '' then redis.call('RPUSH', KEYS[4], ARGV[3]) end
 return 1
 """
 
+# What an organization's keys may use together per minute, as OpenAI limits an organization
+# (a key's own limits, where set, apply as well). Generous: they keep one tenant from taking
+# the shared backends, and they are what the x-ratelimit-* headers report for a key without
+# limits of its own.
+ORGANIZATION_RPM = 30_000
+ORGANIZATION_TPM = 150_000_000
+
+
+def organization_limits() -> tuple[int, int]:
+    """(requests, tokens) per minute for an organization's keys together."""
+    return (
+        int(getattr(settings, "GATEWAY_ORGANIZATION_RPM", ORGANIZATION_RPM)),
+        int(getattr(settings, "GATEWAY_ORGANIZATION_TPM", ORGANIZATION_TPM)),
+    )
+
+
+def usage_key() -> str:
+    """The Redis list that settled calls push their usage onto (catalog.gateway.usage drains it)."""
+    return f"{settings.QUEUE_PREFIX}:gw:usage"
+
 
 @cache
-def _redis() -> redis.Redis:
+def redis_client() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL)
 
 
 @cache
 def _take():
-    return _redis().register_script(TAKE)
+    return redis_client().register_script(TAKE)
 
 
 @cache
 def _settle():
-    return _redis().register_script(SETTLE)
+    return redis_client().register_script(SETTLE)
 
 
 _async_scripts: dict = {}
@@ -80,10 +115,13 @@ def _async_take():
 @dataclass(frozen=True)
 class Decision:
     allowed: bool
-    reason: str  # "", "requests", "tokens", "budget" or "blocked"
-    requests: int
-    tokens: int
+    reason: str  # "", "requests", "tokens", "budget", "credit" or "blocked"
+    requests: int  # the key's requests this minute (this one included when allowed)
+    tokens: int  # the key's tokens reserved this minute
     reset_seconds: int
+    organization_requests: int = 0  # the same for all the organization's keys
+    organization_tokens: int = 0
+    allowance_micro: int | None = None  # what the organization may still spend, if limited
 
 
 def _keys(key_id: int, organization_id: int, minute: int, month: str) -> list[str]:
@@ -94,6 +132,8 @@ def _keys(key_id: int, organization_id: int, minute: int, month: str) -> list[st
         f"{prefix}:gw:spend:{key_id}:{month}",
         f"{prefix}:gw:blocked:{organization_id}",
         f"{prefix}:gw:allowance:{organization_id}",
+        f"{prefix}:gw:org-rpm:{organization_id}:{minute}",
+        f"{prefix}:gw:org-tpm:{organization_id}:{minute}",
     ]
 
 
@@ -102,13 +142,24 @@ def _arguments(key_id, organization_id, rpm, tpm, tokens, budget_micro, cost_mic
     month = time.strftime("%Y-%m", time.gmtime(now))
     keys = _keys(key_id, organization_id, minute, month)
     budget = -1 if budget_micro is None else budget_micro
-    return keys, [rpm or 0, tpm or 0, tokens, budget, cost_micro, 120], minute
+    org_rpm, org_tpm = organization_limits()
+    args = [rpm or 0, tpm or 0, tokens, budget, cost_micro, 120, org_rpm, org_tpm]
+    return keys, args, minute
 
 
 def _decision(answer, now: float) -> Decision:
-    allowed, reason, requests, used = answer
+    allowed, reason, requests, used, org_requests, org_used, left = answer
     reason = reason.decode() if isinstance(reason, bytes) else reason
-    return Decision(bool(allowed), reason, int(requests), int(used), 60 - int(now % 60))
+    return Decision(
+        bool(allowed),
+        reason,
+        int(requests),
+        int(used),
+        60 - int(now % 60),
+        int(org_requests),
+        int(org_used),
+        None if left is None else int(left),
+    )
 
 
 def take(
@@ -151,27 +202,35 @@ async def take_async(
 
 
 def _settle_call(key_id, organization_id, minute, tokens, cost_micro, usage):
-    from catalog.gateway.usage import usage_key
-
     month = time.strftime("%Y-%m", time.gmtime(minute * 60))
     keys = _keys(key_id, organization_id, minute, month)
     record = json.dumps(usage) if usage is not None else ""
-    return [keys[1], keys[2], keys[4], usage_key()], [tokens, cost_micro, record]
+    return [keys[1], keys[2], keys[4], usage_key(), keys[6]], [tokens, cost_micro, record]
 
 
 def settle(
-    *, key_id: int, organization_id: int, minute: int, tokens: int, cost_micro: int,
+    *,
+    key_id: int,
+    organization_id: int,
+    minute: int,
+    tokens: int,
+    cost_micro: int,
     usage: dict | None = None,
-) -> None:  # fmt: skip
+) -> None:
     """Correct a reservation by the difference to what was used (negative: give back)."""
     keys, args = _settle_call(key_id, organization_id, minute, tokens, cost_micro, usage)
     _settle()(keys=keys, args=args)
 
 
 async def settle_async(
-    *, key_id: int, organization_id: int, minute: int, tokens: int, cost_micro: int,
+    *,
+    key_id: int,
+    organization_id: int,
+    minute: int,
+    tokens: int,
+    cost_micro: int,
     usage: dict | None = None,
-) -> None:  # fmt: skip
+) -> None:
     """settle() for the gateway, queueing the request's usage for the ledger in the same round
     trip to Redis."""
     keys, args = _settle_call(key_id, organization_id, minute, tokens, cost_micro, usage)
@@ -184,15 +243,15 @@ def allowance_refresh(*, organization_id: int) -> None:
     or, without a card, its prepaid credit, less what it used), or clear it when nothing
     limits it. Run when a key is made, whenever its usage reaches the ledger, and every minute
     for every organization with a live key (a card or credit added shows within a minute)."""
-    from billing.budgets import spending_allowance
+    from billing.services.budgets import spending_allowance
     from portal.models import Organization
 
     key = _keys(0, organization_id, 0, "")[4]
     allowance = spending_allowance(organization=Organization.objects.get(pk=organization_id))
     if allowance is None:
-        _redis().delete(key)
+        redis_client().delete(key)
     else:
-        _redis().set(key, int(allowance * MICRO))
+        redis_client().set(key, int(allowance * MICRO))
 
 
 def organization_block(*, organization_id: int, blocked: bool, seconds: int | None = None) -> None:
@@ -200,6 +259,6 @@ def organization_block(*, organization_id: int, blocked: bool, seconds: int | No
     `seconds` have passed (the limits are monthly) or it is lifted."""
     key = _keys(0, organization_id, 0, "")[3]
     if blocked:
-        _redis().set(key, 1, ex=seconds)
+        redis_client().set(key, 1, ex=seconds)
     else:
-        _redis().delete(key)
+        redis_client().delete(key)

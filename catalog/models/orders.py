@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from portal.models import TransitionEvent
+
 
 class OrderState(models.TextChoices):
     PLACED = "placed", "Placed"
@@ -39,13 +41,24 @@ class Order(models.Model):
         "fabric.Allocation", on_delete=models.PROTECT, null=True, blank=True, related_name="order"
     )
     network = models.OneToOneField(
-        "fabric.TenantNetwork", on_delete=models.PROTECT, null=True, blank=True,
+        "fabric.TenantNetwork",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
         related_name="order",
-    )  # fmt: skip
+    )
     ready_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     cleaned_up_at = models.DateTimeField(
         null=True, blank=True, help_text="when capacity, network and power were given back"
+    )
+    delayed_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="since when a slow or unreachable platform service holds the order up",
+    )
+    delay_reason = models.CharField(
+        max_length=200, blank=True, help_text="which service, in the tenant's words"
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -66,21 +79,12 @@ class Order(models.Model):
         return f"Order #{self.pk}"
 
 
-class OrderEvent(models.Model):
+class OrderEvent(TransitionEvent):
     """One transition of an order: the audit trail, the progress feed and billing's clock."""
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     from_state = models.CharField(max_length=16, choices=OrderState.choices, blank=True)
     to_state = models.CharField(max_length=16, choices=OrderState.choices)
-    actor = models.CharField(max_length=120)
-    detail = models.CharField(max_length=300, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["created_at", "pk"]
-
-    def __str__(self) -> str:
-        return f"order {self.order_id}: {self.from_state or '-'} -> {self.to_state}"
 
 
 class OrderStep(models.Model):
@@ -127,6 +131,9 @@ class OrderNode(models.Model):
     ready_at = models.DateTimeField(null=True, blank=True)
     powered_off_at = models.DateTimeField(null=True, blank=True)
     metadata_fetched_at = models.DateTimeField(null=True, blank=True)
+    # What the server's cloud-init phoned home: its sshd host keys, type -> "type base64".
+    host_keys = models.JSONField(default=dict, blank=True)
+    phoned_home_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["order", "hostname"]

@@ -21,12 +21,15 @@ def hub_application_ensure(*, redirect_uri: str, secret: str | None = None) -> t
     Application.objects.update_or_create(
         client_id=CLIENT_ID,
         defaults={
-            "name": "JupyterHub", "client_type": Application.CLIENT_CONFIDENTIAL,
+            "name": "JupyterHub",
+            "client_type": Application.CLIENT_CONFIDENTIAL,
             "authorization_grant_type": Application.GRANT_AUTHORIZATION_CODE,
-            "redirect_uris": redirect_uri, "skip_authorization": True, "client_secret": secret,
+            "redirect_uris": redirect_uri,
+            "skip_authorization": True,
+            "client_secret": secret,
             "algorithm": "",
         },
-    )  # fmt: skip
+    )
     return CLIENT_ID, secret
 
 

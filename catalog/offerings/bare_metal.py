@@ -1,35 +1,45 @@
 """Bare metal: N whole servers of a GPU model, optionally under one leaf, rail group or
 InfiniBand island. Recipe: authorize -> allocate -> attach the tenant network -> Redfish power
-on with a one-time PXE boot -> ready check -> handover (addresses and the ssh command; keys
-from the per-node metadata endpoint)."""
+on with a one-time PXE boot -> ready check -> handover (addresses, the ssh command and the host
+keys the server reported; the customer's keys from the per-node metadata endpoint).
+
+The ready check (settings.ORDER_BOOT_CHECK): each server's cloud-init phoned home its sshd host
+keys to its signed URL (catalog.metadata), and SSH answers on the address the customer is given
+with one of those keys; within ORDER_BOOT_TIMEOUT_SECONDS of power on, else the order fails.
+With the check off, power on and an address suffice (the servers are not watched booting)."""
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import secrets
+import socket
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 
+import paramiko
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from catalog.errors import StepFatal, StepTransient
+from catalog.metadata import host_key_lines
 from catalog.models import Order, OrderNode, OrderState
-from catalog.offerings.base import (
-    AUTHORIZE,
-    Advance,
-    Offering,
-    Step,
-    StepFatal,
-    StepTransient,
-    Wait,
-)
+from catalog.offerings.base import AUTHORIZE, Advance, Offering, Report, Step, Wait
 from catalog.pricing import gpu_hour_price
-from fabric import selectors as fabric_nodes
 from fabric.capacity.engine import SLICE_UNITS
-from fabric.models import Allocation
-from fabric.networks.push import PushFailed
-from fabric.power.base import ON, PowerFatal, PowerTransient
-from fabric.services.allocations import allocation_release, allocation_request, gpus_per_node
+from fabric.choices import AllocationShape, AllocationTopology, PowerState
+from fabric.errors import PowerFatal, PowerTransient, PushFailed
+from fabric.selectors import inventory as fabric_nodes
+from fabric.selectors.capacity import queue_preview
+from fabric.services.allocations import (
+    CapacityConflict,
+    allocation_release,
+    allocation_request,
+    gpus_per_node,
+)
 from fabric.services.networks import network_attach, network_create, network_delete
 from fabric.services.power import node_power_off, node_power_on, node_power_state
 from fabric.services.quotas import quota_check
@@ -55,6 +65,15 @@ class BareMetal(Offering):
         Step("ready", "Ready check", (S.LAUNCHING,)),
         Step("handover", "Handed over", (S.READY,)),
     )
+    recipe = {
+        S.AUTHORIZED: "_allocate",
+        S.QUEUED: "await_capacity",
+        S.ALLOCATING: "_take_nodes",
+        S.NETWORKING: "_network",
+        S.POWERING: "_power",
+        S.LAUNCHING: "_ready_check",
+        S.READY: "hand_over",
+    }
 
     # --- ordering ------------------------------------------------------------------------------
 
@@ -67,9 +86,9 @@ class BareMetal(Offering):
             nodes = 0
         if not 1 <= nodes <= MAX_NODES:
             errors["nodes"] = f"Order 1 to {MAX_NODES} servers."
-        topology = str(spec.get("topology") or Allocation.Topology.ANY)
-        if topology not in Allocation.Topology.values:
-            errors["topology"] = f"Choose one of {', '.join(Allocation.Topology.values)}."
+        topology = str(spec.get("topology") or AllocationTopology.ANY)
+        if topology not in AllocationTopology.values:
+            errors["topology"] = f"Choose one of {', '.join(AllocationTopology.values)}."
         if not gpu_model:
             errors["gpu_model"] = "Choose a GPU model."
         elif gpu_model not in fabric_nodes.bare_metal_models():
@@ -79,17 +98,59 @@ class BareMetal(Offering):
                 gpus_per_node(gpu_model)
             except ValidationError as error:
                 errors.update(error.message_dict)
+        site = str(spec.get("site") or "").strip()
+        if "gpu_model" not in errors and "nodes" not in errors:
+            errors.update(_fleet_errors(gpu_model, nodes, site))
+        keys = spec.get("ssh_keys")
+        if keys is not None and (
+            not isinstance(keys, list | tuple)
+            or not keys
+            or not all(isinstance(k, str) and k.startswith("SHA256:") for k in keys)
+        ):
+            errors["ssh_keys"] = "Choose at least one of your SSH keys (SHA256 fingerprints)."
         if errors:
             raise ValidationError(errors)
-        return {"gpu_model": gpu_model, "nodes": nodes, "topology": topology}
+        clean = {"gpu_model": gpu_model, "nodes": nodes, "topology": topology}
+        if site:
+            clean["site"] = site
+        if keys is not None:
+            clean["ssh_keys"] = sorted(set(keys))
+        return clean
 
     def admit(self, organization, spec: dict) -> None:
         units = spec["nodes"] * gpus_per_node(spec["gpu_model"]) * SLICE_UNITS
         now = timezone.now()
+        if spec.get("site"):
+            self.standing(spec)  # servers at a chosen site start now or never
         quota_check(
-            organization=organization, gpu_model=spec["gpu_model"], gpu_units=units,
-            starts_at=now, ends_at=None, now=now,
-        )  # fmt: skip
+            organization=organization,
+            gpu_model=spec["gpu_model"],
+            gpu_units=units,
+            starts_at=now,
+            ends_at=None,
+            now=now,
+        )
+
+    def standing(self, spec: dict) -> dict:
+        """Whether `spec` (cleaned) would start now or wait, and where it would stand in the
+        queue (fabric.selectors.capacity.queue_preview); nothing is requested. At a chosen
+        site the servers start now or never (fabric queues no site): ValidationError on `site`
+        when they would wait."""
+        units = spec["nodes"] * gpus_per_node(spec["gpu_model"]) * SLICE_UNITS
+        standing = queue_preview(
+            gpu_model=spec["gpu_model"],
+            nodes=spec["nodes"],
+            units=units,
+            site=spec.get("site", ""),
+        )
+        if spec.get("site") and standing["queued"]:
+            raise ValidationError(
+                {
+                    "site": f"Only {standing['free']} {spec['gpu_model']} server(s) are free at "
+                    f"{spec['site']} now: choose any site to join the queue."
+                }
+            )
+        return standing
 
     def hourly_price(self, spec: dict) -> Decimal:
         gpus = gpus_per_node(spec["gpu_model"]) * spec["nodes"]
@@ -97,58 +158,49 @@ class BareMetal(Offering):
 
     # --- the recipe ----------------------------------------------------------------------------
 
-    def run(self, order: Order) -> Advance | Wait:
-        return {
-            S.AUTHORIZED: self._allocate,
-            S.QUEUED: self.await_capacity,
-            S.ALLOCATING: self._take_nodes,
-            S.NETWORKING: self._network,
-            S.POWERING: self._power,
-            S.LAUNCHING: self._ready_check,
-            S.READY: lambda o: Advance(S.ACTIVE, "handed over"),
-        }[order.state](order)
-
-    def _allocate(self, order: Order) -> Advance:
+    def _allocate(self, order: Order, report: Report) -> Advance:
         if order.allocation_id is None:
             spec = order.spec
-            with transaction.atomic():
+            with _site_taken(), transaction.atomic():
                 allocation = allocation_request(
-                    organization=order.organization, shape=Allocation.Shape.NODE,
-                    gpu_model=spec["gpu_model"], count=spec["nodes"], actor=_actor(order),
+                    organization=order.organization,
+                    shape=AllocationShape.NODE,
+                    gpu_model=spec["gpu_model"],
+                    count=spec["nodes"],
+                    actor=_actor(order),
                     topology=spec["topology"],
-                    topology_required=spec["topology"] != Allocation.Topology.ANY,
-                )  # fmt: skip
+                    topology_required=spec["topology"] != AllocationTopology.ANY,
+                    site=spec.get("site", ""),
+                )
                 order.allocation = allocation
                 order.save(update_fields=["allocation", "updated_at"])
         return Advance(S.QUEUED, f"allocation {order.allocation_id}")
 
-    def _take_nodes(self, order: Order) -> Advance:
+    def _take_nodes(self, order: Order, report: Report) -> Advance:
         nodes = fabric_nodes.allocation_nodes(allocation_id=order.allocation_id)
         for node in nodes:
             OrderNode.objects.get_or_create(
-                order=order, node=node,
+                order=order,
+                node=node,
                 defaults={"hostname": node.name, "metadata_nonce": _nonce()},
-            )  # fmt: skip
+            )
         return Advance(S.NETWORKING, ", ".join(n.name for n in nodes))
 
-    def _network(self, order: Order) -> Advance:
-        from catalog.services.orders import order_step_progress
-
+    def _network(self, order: Order, report: Report) -> Advance:
         actor = _actor(order)
         nodes = [n.node for n in order.nodes.select_related("node__site")]
         if order.network_id is None:
             with transaction.atomic():
                 order.network = network_create(
-                    organization=order.organization, site=nodes[0].site,
-                    label=f"order {order.pk}", actor=actor,
-                )  # fmt: skip
+                    organization=order.organization,
+                    site=nodes[0].site,
+                    label=f"order {order.pk}",
+                    actor=actor,
+                )
                 order.save(update_fields=["network", "updated_at"])
         pending = fabric_nodes.unattached_interfaces(network=order.network, nodes=nodes)
         if pending:
-            order_step_progress(
-                order=order, key="network", progress=30,
-                detail=f"Configuring {len(pending)} switch port(s)",
-            )  # fmt: skip
+            report(key="network", progress=30, detail=f"Configuring {len(pending)} switch port(s)")
             try:
                 network_attach(network=order.network, interfaces=pending, actor=actor)
             except PushFailed as exc:
@@ -161,21 +213,22 @@ class BareMetal(Offering):
             order_node.save(update_fields=["address"])
         return Advance(S.POWERING, f"network {order.network.device_name}")
 
-    def _power(self, order: Order) -> Advance | Wait:
-        from catalog.services.orders import order_step_progress
-
+    def _power(self, order: Order, report: Report) -> Advance | Wait:
         now = timezone.now()
         timeout = timedelta(seconds=settings.ORDER_POWER_TIMEOUT_SECONDS)
         order_nodes = list(order.nodes.select_related("node"))
         for order_node in order_nodes:
             if order_node.power_requested_at is None:
-                _bmc(node_power_on, node=order_node.node, pxe=True)
+                with _bmc_errors():
+                    node_power_on(node=order_node.node, pxe=True)
                 order_node.power_requested_at = timezone.now()
                 order_node.save(update_fields=["power_requested_at"])
         for order_node in order_nodes:
             if order_node.powered_on_at is not None:
                 continue
-            if _bmc(node_power_state, node=order_node.node) == ON:
+            with _bmc_errors():
+                state = node_power_state(node=order_node.node)
+            if state == PowerState.ON:
                 order_node.powered_on_at = timezone.now()
                 order_node.save(update_fields=["powered_on_at"])
             elif now - order_node.power_requested_at > timeout:
@@ -184,25 +237,52 @@ class BareMetal(Offering):
                 )
         on = sum(1 for n in order_nodes if n.powered_on_at)
         detail = f"{on} of {len(order_nodes)} server(s) powered on"
-        order_step_progress(
-            order=order, key="power", progress=int(100 * on / len(order_nodes)), detail=detail
-        )
+        report(key="power", progress=int(100 * on / len(order_nodes)), detail=detail)
         if on < len(order_nodes):
             return Wait(settings.ORDER_POWER_POLL_SECONDS, detail)
         return Advance(S.LAUNCHING, detail)
 
-    def _ready_check(self, order: Order) -> Advance:
-        """A server is ready when its BMC still reports it on after the boot and it has its
-        address on the tenant network (its OS fetches its keys from the metadata endpoint)."""
-        for order_node in order.nodes.select_related("node"):
+    def _ready_check(self, order: Order, report: Report) -> Advance | Wait:
+        """A server is ready when its BMC still reports it on after the boot, it has its
+        address on the tenant network, and (with ORDER_BOOT_CHECK) it phoned home its host
+        keys and SSH answers on that address with one of them."""
+        timeout = timedelta(seconds=settings.ORDER_BOOT_TIMEOUT_SECONDS)
+        order_nodes = list(order.nodes.select_related("node"))
+        waiting = []
+        for order_node in order_nodes:
             if order_node.ready_at:
                 continue
-            if _bmc(node_power_state, node=order_node.node) != ON:
+            with _bmc_errors():
+                state = node_power_state(node=order_node.node)
+            if state != PowerState.ON:
                 raise StepFatal(f"{order_node.hostname} switched off while booting.")
             if order_node.address is None:
                 raise StepFatal(f"{order_node.hostname} has no address on the tenant network.")
+            if settings.ORDER_BOOT_CHECK:
+                if order_node.phoned_home_at is None:
+                    reason = "its phone-home has not arrived"
+                else:
+                    reason = ssh_host_key_check(order_node.address, order_node.host_keys)
+                if reason:
+                    since = order_node.powered_on_at or order_node.power_requested_at
+                    if since and timezone.now() - since > timeout:
+                        raise StepFatal(
+                            f"{order_node.hostname} did not boot within "
+                            f"{int(timeout.total_seconds())} s: {reason}."
+                        )
+                    waiting.append(f"{order_node.hostname}: {reason}")
+                    continue
             order_node.ready_at = timezone.now()
             order_node.save(update_fields=["ready_at"])
+        ready = len(order_nodes) - len(waiting)
+        detail = f"{ready} of {len(order_nodes)} server(s) booted and answering SSH"
+        if waiting:
+            report(
+                key="ready",
+                progress=int(100 * ready / len(order_nodes)),
+                detail=f"{detail}; {waiting[0]}",
+            )
+            return Wait(settings.ORDER_POWER_POLL_SECONDS, f"{detail}; {waiting[0]}")
         return Advance(S.READY, "all servers ready")
 
     # --- the end -------------------------------------------------------------------------------
@@ -215,8 +295,8 @@ class BareMetal(Offering):
         ):
             try:
                 node_power_off(node=order_node.node)
-            except PowerTransient:
-                raise
+            except PowerTransient as exc:
+                raise StepTransient(str(exc)) from exc
             except PowerFatal as exc:
                 notes.append(f"{order_node.hostname}: {exc} The operator was told.")
             order_node.powered_off_at = timezone.now()
@@ -236,24 +316,93 @@ class BareMetal(Offering):
                 "hostname": n.hostname,
                 "address": n.address,
                 "ssh": f"ssh {SSH_USER}@{n.address}" if n.address else "",
-                "state": "ready" if n.ready_at else ("on" if n.powered_on_at else "starting"),
+                "state": _node_state(n),
+                "host_keys": host_key_lines(n, n.address),
             }
             for n in order.nodes.all()
         ]
         return {"user": SSH_USER, "nodes": nodes}
 
 
-def _nonce() -> str:
-    import secrets
+def _fleet_errors(gpu_model: str, nodes: int, site: str) -> dict:
+    """More servers than exist (with a BMC, of the model, at the site or anywhere) is refused
+    with how many do; a site without such servers is not one to choose."""
+    by_site = {
+        row["site_name"]: row["servers"]
+        for row in fabric_nodes.bare_metal_sites()
+        if row["gpu_model"] == gpu_model
+    }
+    if site and site not in by_site:
+        return {"site": f"{site} has no {gpu_model} servers sold as bare metal."}
+    exist = by_site[site] if site else sum(by_site.values())
+    if nodes > exist:
+        where = f" at {site}" if site else ""
+        return {"nodes": f"Only {exist} {gpu_model} server(s) exist{where}; order at most {exist}."}
+    return {}
 
+
+def _node_state(order_node: OrderNode) -> str:
+    if order_node.ready_at:
+        return "ready"
+    if order_node.phoned_home_at:
+        return "booted"
+    return "on" if order_node.powered_on_at else "starting"
+
+
+def _nonce() -> str:
     return secrets.token_hex(16)
 
 
-def _bmc(call, **kwargs):
-    """A BMC call: PowerTransient is retried by the task with backoff; PowerFatal ends the
-    order with the BMC's reason."""
+def ssh_host_key_check(address: str, host_keys: dict, *, timeout: float = 5) -> str:
+    """'' when an SSH server answers on `address` port 22 with one of `host_keys` (type ->
+    "type base64", what the server phoned home), else why not. Only the key exchange runs (no
+    login): the client asks for the reported key types only and compares the key offered."""
+    wanted = {key_type: public_key.split()[1] for key_type, public_key in host_keys.items()}
+    if not wanted:
+        return "no host key was reported"
     try:
-        return call(**kwargs)
+        sock = socket.create_connection((address, 22), timeout=timeout)
+    except OSError as exc:
+        return f"SSH does not answer on {address}: {exc.strerror or exc}"
+    transport = paramiko.Transport(sock)
+    try:
+        options = transport.get_security_options()
+        offered = [t for t in options.key_types if t in wanted or _rsa_sha2(t, wanted)]
+        if not offered:
+            return f"no reported host key type is one paramiko speaks ({', '.join(wanted)})"
+        options.key_types = offered
+        transport.start_client(timeout=timeout)
+        key = transport.get_remote_server_key()
+        if wanted.get(key.get_name()) != base64.b64encode(key.asbytes()).decode():
+            return f"SSH on {address} answered with a host key the server did not report"
+        return ""
+    except (paramiko.SSHException, OSError, EOFError) as exc:
+        return f"SSH on {address} did not complete its key exchange: {exc}"
+    finally:
+        transport.close()
+
+
+def _rsa_sha2(key_type: str, wanted: dict) -> bool:
+    """An RSA host key is offered under the rsa-sha2-* signature names too."""
+    return key_type.startswith("rsa-sha2-") and "ssh-rsa" in wanted
+
+
+@contextlib.contextmanager
+def _site_taken() -> Iterator[None]:
+    """Servers at a chosen site start now or never (fabric does not queue a site): taken by
+    someone else since the quote, the order fails saying so."""
+    try:
+        yield
+    except CapacityConflict as exc:
+        raise StepFatal(" ".join(exc.messages)) from exc
+
+
+@contextlib.contextmanager
+def _bmc_errors() -> Iterator[None]:
+    """fabric's power errors as the order's: a BMC that may answer later is retried by the task
+    with backoff (StepTransient); one that refused ends the order with its reason (StepFatal)."""
+    try:
+        yield
     except PowerFatal as exc:
         raise StepFatal(str(exc)) from exc
     except PowerTransient as exc:

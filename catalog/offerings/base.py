@@ -1,17 +1,24 @@
 """What every offering provides (see docs/offerings.md): a spec it validates, a quote, the
-steps of its recipe (one per working order state), a ready check, a teardown and its usage.
-The order machinery in catalog.services.orders runs them; an offering never changes an order's
-state itself."""
+steps of its recipe (a literal table: one method per working order state; the launching one is
+the ready check) and a teardown; its usage is metered from its allocation (catalog.metering).
+The order machinery in catalog.services.orders runs the recipe and passes in how to report
+progress; an offering never changes an order's state itself, and never imports the machinery
+that drives it. Its peers' errors (fabric's, billing's, the hub's) end at its edge as
+StepTransient or StepFatal (catalog.errors)."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import ClassVar, Protocol
 
 from django.conf import settings
 
+from catalog.errors import StepFatal
 from catalog.models import Order, OrderState
+from fabric.choices import AllocationState
+from fabric.selectors.capacity import allocation_get
 
 
 @dataclass(frozen=True)
@@ -37,12 +44,11 @@ class Wait:
     detail: str = ""
 
 
-class StepTransient(Exception):
-    """Try the step again later (with backoff); after too many tries it becomes fatal."""
+class Report(Protocol):
+    """How a step tells the tenant how far it got: the step's key, a percentage (below 100)
+    and a line shown live on the order page. The order machinery passes one into `run`."""
 
-
-class StepFatal(Exception):
-    """The order cannot go on. The message tells the tenant what happened."""
+    def __call__(self, *, key: str, progress: int, detail: str) -> None: ...
 
 
 AUTHORIZE = Step("authorize", "Payment authorized", (OrderState.PLACED,))
@@ -51,6 +57,9 @@ AUTHORIZE = Step("authorize", "Payment authorized", (OrderState.PLACED,))
 class Offering(ABC):
     kind: str
     steps: tuple[Step, ...]
+    # The recipe: for each working order state after authorization, the name of the method
+    # that does its work, called as method(order, report) and returning Advance or Wait.
+    recipe: ClassVar[dict[str, str]]
     active_message: str = "Running."
 
     @abstractmethod
@@ -65,10 +74,10 @@ class Offering(ABC):
     def hourly_price(self, spec: dict) -> Decimal:
         """What the order costs per hour once ready."""
 
-    @abstractmethod
-    def run(self, order: Order) -> Advance | Wait:
-        """Do the work of the step for `order.state` (after authorization). Idempotent: it may
-        run again after a crash, so it checks what an earlier run did."""
+    def run(self, order: Order, report: Report) -> Advance | Wait:
+        """Do the work of the step for `order.state` (after authorization), as the recipe says.
+        Idempotent: it may run again after a crash, so it checks what an earlier run did."""
+        return getattr(self, self.recipe[order.state])(order, report)
 
     @abstractmethod
     def teardown(self, order: Order) -> list[str]:
@@ -78,13 +87,10 @@ class Offering(ABC):
     def handover(self, order: Order) -> dict:
         """What the tenant needs to use it (addresses, commands)."""
 
-    def await_capacity(self, order: Order) -> Advance | Wait:
+    def await_capacity(self, order: Order, report: Report) -> Advance | Wait:
         """The queued step every allocating offering shares: on once the allocation is active,
         fatal if it was cancelled, else wait (saying where in the queue it stands)."""
-        from catalog.services.orders import order_step_progress
-        from fabric.models import Allocation, AllocationState
-
-        allocation = Allocation.objects.get(pk=order.allocation_id)
+        allocation = allocation_get(allocation_id=order.allocation_id)
         if allocation.state == AllocationState.ACTIVE:
             return Advance(OrderState.ALLOCATING)
         if allocation.state in (AllocationState.CANCELLED, AllocationState.FAILED):
@@ -92,8 +98,12 @@ class Offering(ABC):
         detail = f"Waiting for capacity: position {allocation.queue_position or '?'} in the queue"
         if allocation.estimated_start:
             detail += f", expected from {allocation.estimated_start:%Y-%m-%d %H:%M} UTC"
-        order_step_progress(order=order, key="allocate", progress=10, detail=detail)
+        report(key="allocate", progress=10, detail=detail)
         return Wait(settings.ORDER_QUEUE_POLL_SECONDS, detail)
+
+    def hand_over(self, order: Order, report: Report) -> Advance:
+        """The ready step every offering shares: the tenant has what `handover` shows."""
+        return Advance(OrderState.ACTIVE, "handed over")
 
     def step_for(self, state: str) -> Step | None:
         return next((step for step in self.steps if state in step.states), None)

@@ -14,20 +14,13 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from catalog.errors import StepFatal, StepTransient
 from catalog.models import Order, OrderState
 from catalog.notebooks import hub
-from catalog.offerings.base import (
-    AUTHORIZE,
-    Advance,
-    Offering,
-    Step,
-    StepFatal,
-    StepTransient,
-    Wait,
-)
+from catalog.offerings.base import AUTHORIZE, Advance, Offering, Report, Step, Wait
 from catalog.pricing import gpu_hour_price
 from fabric.capacity.engine import PROFILES, SLICE_UNITS
-from fabric.models import GPU, Reservation
+from fabric.selectors.capacity import allocation_gpu_uuids, reservation_held
 from fabric.services.allocations import allocation_release, allocation_request
 from fabric.services.quotas import quota_check
 from fabric.services.reservations import reservation_claim
@@ -59,6 +52,13 @@ class Notebook(Offering):
         Step("launch", "JupyterLab starting", (S.LAUNCHING,)),
         Step("handover", "Ready", (S.READY,)),
     )
+    recipe = {
+        S.AUTHORIZED: "_allocate",
+        S.QUEUED: "await_capacity",
+        S.ALLOCATING: "_allocated",
+        S.LAUNCHING: "_launch",
+        S.READY: "hand_over",
+    }
 
     def clean_spec(self, spec: dict) -> dict:
         key = str(spec.get("profile", ""))
@@ -74,45 +74,46 @@ class Notebook(Offering):
     def admit(self, organization, spec: dict) -> None:
         now = timezone.now()
         quota_check(
-            organization=organization, gpu_model=spec["gpu_model"], gpu_units=_units(spec),
-            starts_at=now, ends_at=None, now=now,
-        )  # fmt: skip
+            organization=organization,
+            gpu_model=spec["gpu_model"],
+            gpu_units=_units(spec),
+            starts_at=now,
+            ends_at=None,
+            now=now,
+        )
 
     def hourly_price(self, spec: dict) -> Decimal:
         price = gpu_hour_price(spec["gpu_model"], spec["shape"])
         return (price * _units(spec) / SLICE_UNITS).quantize(Decimal("0.01"))
 
-    def run(self, order: Order) -> Advance | Wait:
-        return {
-            S.AUTHORIZED: self._allocate,
-            S.QUEUED: self.await_capacity,
-            S.ALLOCATING: lambda o: Advance(S.LAUNCHING),
-            S.LAUNCHING: self._launch,
-            S.READY: lambda o: Advance(S.ACTIVE, "handed over"),
-        }[order.state](order)
-
-    def _allocate(self, order: Order) -> Advance:
+    def _allocate(self, order: Order, report: Report) -> Advance:
         if order.allocation_id is None:
             spec, actor = order.spec, Actor.system("task")
             with transaction.atomic():
-                held = Reservation.objects.filter(
-                    pk=spec.get("reservation"), organization=order.organization
-                ).first()
+                held = reservation_held(
+                    reservation_id=spec.get("reservation"), organization=order.organization
+                )
                 claimed = held and reservation_claim(
-                    reservation=held, shape=spec["shape"], slice_profile=spec["slice_profile"],
+                    reservation=held,
+                    shape=spec["shape"],
+                    slice_profile=spec["slice_profile"],
                     actor=actor,
-                )  # fmt: skip
+                )
                 order.allocation = claimed or allocation_request(
-                    organization=order.organization, shape=spec["shape"],
-                    gpu_model=spec["gpu_model"], count=1, slice_profile=spec["slice_profile"],
+                    organization=order.organization,
+                    shape=spec["shape"],
+                    gpu_model=spec["gpu_model"],
+                    count=1,
+                    slice_profile=spec["slice_profile"],
                     actor=actor,
-                )  # fmt: skip
+                )
                 order.save(update_fields=["allocation", "updated_at"])
         return Advance(S.QUEUED, f"allocation {order.allocation_id}")
 
-    def _launch(self, order: Order) -> Advance | Wait:
-        from catalog.services.orders import order_step_progress
+    def _allocated(self, order: Order, report: Report) -> Advance:
+        return Advance(S.LAUNCHING)  # no network or power step: the hub starts it
 
+    def _launch(self, order: Order, report: Report) -> Advance | Wait:
         name, server = hub.hub_name(order.created_by_id), server_name(order)
         try:
             state = hub.server_state(name, server)
@@ -130,9 +131,7 @@ class Notebook(Offering):
         waited = timezone.now() - (step.started_at or timezone.now())
         if waited > timedelta(seconds=settings.NOTEBOOK_START_TIMEOUT_SECONDS):
             raise StepFatal(f"JupyterLab did not start within {waited.seconds} s.")
-        order_step_progress(
-            order=order, key="launch", progress=50, detail="Starting JupyterLab on your GPU"
-        )
+        report(key="launch", progress=50, detail="Starting JupyterLab on your GPU")
         return Wait(0.3, "starting")
 
     def refusal(self, order: Order) -> str:
@@ -142,10 +141,8 @@ class Notebook(Offering):
         return ""
 
     def environment(self, order: Order) -> dict:
-        uuids = GPU.objects.filter(bookings__allocation_id=order.allocation_id).values_list(
-            "uuid", flat=True
-        )
-        env = {"CUDA_VISIBLE_DEVICES": ",".join(sorted(set(uuids)))}
+        uuids = allocation_gpu_uuids(allocation_id=order.allocation_id)
+        env = {"CUDA_VISIBLE_DEVICES": ",".join(uuids)}
         if order.spec.get("slice_profile"):
             env["STOREFRONT_MIG_PROFILE"] = order.spec["slice_profile"]
         return env

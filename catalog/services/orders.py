@@ -6,32 +6,54 @@ events and the money (authorization before anything is built, billing from ready
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
 from collections.abc import Iterator
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from billing import gateway
-from billing.services import purchase_authorize
+from billing.errors import PaymentError, PaymentUnavailable
+from billing.services.purchases import purchase_authorize
 from catalog import realtime
+from catalog.errors import StepFatal, StepTransient
 from catalog.models import Order, OrderEvent, OrderState, OrderStep, Product
 from catalog.offerings import offering_for
-from catalog.offerings.base import Advance, StepFatal, Wait
-from catalog.selectors import purchase_blockers
-from catalog.states import BEFORE_READY, TERMINAL, order_transition
+from catalog.offerings.base import Advance, Report, Wait
+from catalog.selectors.storefront import purchase_check
+from catalog.states import (
+    BEFORE_READY,
+    TERMINAL,
+    order_transition,
+    step_transition,
+    steps_transition,
+)
+from portal.celery import DEPENDENCY_ERRORS, QUEUE_ERRORS, dependency_down, task
 from portal.models import Membership, Organization, User
 from portal.services.audit import Actor, audit_record
 
 S = OrderState
 LOCK_CLASS = 0x4F52  # "OR": the advisory-lock namespace of orders
+logger = logging.getLogger(__name__)
 
 
-def _enqueue_on_commit(order_id: int, countdown: float = 0) -> None:
+def _enqueue_on_commit(order_id: int, countdown: float = 0, *, or_raise: bool = False) -> None:
+    """Queue the order's next run once the transaction commits. If the task queue cannot take
+    it, the order is marked delayed and the resume sweep sends it again; with `or_raise` (the
+    running task itself) the error goes on to the task, which waits and retries at once."""
+
     def send() -> None:
-        from catalog.tasks import order_advance
-
-        order_advance.apply_async((order_id,), countdown=countdown or None)
+        try:
+            task("catalog.tasks.order_advance").apply_async(
+                (order_id,), countdown=countdown or None
+            )
+        except QUEUE_ERRORS as exc:
+            if or_raise:
+                raise
+            order_delay_note(order_id=order_id, error=exc)
 
     transaction.on_commit(send)
 
@@ -42,13 +64,14 @@ def _enqueue_on_commit(order_id: int, countdown: float = 0) -> None:
 @transaction.atomic
 def order_place(*, membership: Membership, product: Product, spec: dict, actor: Actor) -> Order:
     """Check the tenant may buy, validate and quote the spec, and start the recipe."""
-    blockers = purchase_blockers(user=membership.user, membership=membership)
-    if blockers:
-        raise PermissionDenied(" ".join(blockers))
+    purchase_check(user=membership.user, membership=membership)
     return order_create(
-        organization=membership.organization, user=membership.user, product=product,
-        spec=spec, actor=actor,
-    )  # fmt: skip
+        organization=membership.organization,
+        user=membership.user,
+        product=product,
+        spec=spec,
+        actor=actor,
+    )
 
 
 @transaction.atomic
@@ -64,19 +87,26 @@ def order_create(
     clean = offering.clean_spec(spec)
     offering.admit(organization, clean)
     order = Order.objects.create(
-        organization=organization, created_by=user, product=product,
-        offering=offering.kind, spec=clean, hourly_quote=offering.hourly_price(clean),
+        organization=organization,
+        created_by=user,
+        product=product,
+        offering=offering.kind,
+        spec=clean,
+        hourly_quote=offering.hourly_price(clean),
         message="Order placed.",
-    )  # fmt: skip
+    )
     OrderStep.objects.bulk_create(
         OrderStep(order=order, key=step.key, label=step.label, position=index)
         for index, step in enumerate(offering.steps)
     )
     OrderEvent.objects.create(order=order, to_state=S.PLACED, actor=actor.label)
     audit_record(
-        actor=actor, organization=organization, action="order.place",
-        target=str(order), detail={"product": product.slug, **clean},
-    )  # fmt: skip
+        actor=actor,
+        organization=organization,
+        action="order.place",
+        target=str(order),
+        detail={"product": product.slug, **clean},
+    )
     _publish_on_commit(order)
     _enqueue_on_commit(order.pk)
     return order
@@ -89,18 +119,51 @@ def _publish_on_commit(order: Order) -> None:
     transaction.on_commit(lambda: realtime.order_publish(order_id=order.pk))
 
 
+def order_delay_note(*, order_id: int, error: BaseException) -> None:
+    """The order waits on a platform service that is slow or away (`error` says which): the
+    order page says "delayed, retrying" from when it started until a step goes through again
+    (order_delay_clear). Best effort: when the database is the one away nothing can be written,
+    and the page's rule on stale progress tells the tenant instead."""
+    reason = f"{dependency_down(error)} is slow or not answering"
+    logger.warning("order %s delayed: %s (%r)", order_id, reason, error)
+    try:
+        Order.objects.filter(pk=order_id, cleaned_up_at=None).update(
+            delayed_since=Coalesce("delayed_since", timezone.now()), delay_reason=reason
+        )
+    except DEPENDENCY_ERRORS:
+        logger.warning("order %s: delay not recorded", order_id, exc_info=True)
+        return
+    realtime.order_publish(order_id=order_id)
+
+
+def order_delay_clear(*, order_id: int) -> bool:
+    """A step went through: the order is no longer delayed. Returns whether it was."""
+    cleared = Order.objects.filter(pk=order_id, delayed_since__isnull=False).update(
+        delayed_since=None, delay_reason=""
+    )
+    if cleared:
+        realtime.order_publish(order_id=order_id)
+    return bool(cleared)
+
+
 def order_step_progress(*, order: Order, key: str, progress: int, detail: str) -> None:
     """A step reports how far it got (shown live on the order page)."""
     now = timezone.now()
     with transaction.atomic():
         step = OrderStep.objects.select_for_update().get(order=order, key=key)
-        step.state = OrderStep.State.RUNNING
+        if step.state != OrderStep.State.RUNNING:
+            step_transition(step=step, to=OrderStep.State.RUNNING)
         step.started_at = step.started_at or now
         step.progress = max(step.progress, min(int(progress), 99))
         step.detail = detail[:300]
         step.save(update_fields=["state", "started_at", "progress", "detail"])
         Order.objects.filter(pk=order.pk).update(message=detail[:300], updated_at=now)
         _publish_on_commit(order)
+
+
+def _progress_reporter(order: Order) -> Report:
+    """What an offering's steps report progress through (order_step_progress for `order`)."""
+    return functools.partial(order_step_progress, order=order)
 
 
 def _steps_move(order: Order, to: str, detail: str) -> None:
@@ -113,14 +176,16 @@ def _steps_move(order: Order, to: str, detail: str) -> None:
     for step in OrderStep.objects.select_for_update().filter(order=order):
         index = keys.index(step.key)
         if index < upto and step.state != OrderStep.State.DONE:
-            step.state, step.progress = OrderStep.State.DONE, 100
+            step_transition(step=step, to=OrderStep.State.DONE)
+            step.progress = 100
             step.started_at = step.started_at or now
             step.finished_at = now
             if index == upto - 1 and detail:
                 step.detail = detail[:300]
             step.save()
         elif index == upto and step.state == OrderStep.State.PENDING:
-            step.state, step.started_at = OrderStep.State.RUNNING, now
+            step_transition(step=step, to=OrderStep.State.RUNNING)
+            step.started_at = now
             step.save(update_fields=["state", "started_at"])
 
 
@@ -169,7 +234,10 @@ def order_advance_run(*, order_id: int) -> str:
         Order.objects.filter(pk=order.pk).update(updated_at=timezone.now())
         offering = offering_for(order.offering)
         try:
-            result = _authorize(order) if order.state == S.PLACED else offering.run(order)
+            if order.state == S.PLACED:
+                result = _authorize(order)
+            else:
+                result = offering.run(order, _progress_reporter(order))
         except StepFatal as exc:
             order_fail(order_id=order.pk, message=str(exc))
             return "failed"
@@ -181,19 +249,21 @@ def _authorize(order: Order) -> Advance:
         how = purchase_authorize(
             organization=order.organization, amount=order.hourly_quote, key=f"order-{order.pk}"
         )
-    except gateway.PaymentError as exc:
+    except PaymentError as exc:
         raise StepFatal(f"Payment was not authorized: {exc}") from exc
+    except PaymentUnavailable as exc:
+        raise StepTransient(str(exc)) from exc
     return Advance(S.AUTHORIZED, how)
 
 
 def _apply(order: Order, result: Advance | Wait) -> str:
     if isinstance(result, Wait):
-        _enqueue_on_commit(order.pk, countdown=result.seconds)  # no transaction: sent now
+        _enqueue_on_commit(order.pk, result.seconds, or_raise=True)  # no transaction: sent now
         return "waiting"
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
         if locked.state != order.state:
-            _enqueue_on_commit(order.pk)  # stopped or failed meanwhile: compensate next
+            _enqueue_on_commit(order.pk, or_raise=True)  # stopped or failed: compensate next
             return "superseded"
         order_transition(
             order=locked, to=result.to, actor="task:order_advance", detail=result.detail
@@ -206,7 +276,7 @@ def _apply(order: Order, result: Advance | Wait) -> str:
         _steps_move(locked, result.to, result.detail)
         _publish_on_commit(locked)
         if result.to != S.ACTIVE:
-            _enqueue_on_commit(locked.pk)
+            _enqueue_on_commit(locked.pk, or_raise=True)
     return result.to
 
 
@@ -255,11 +325,15 @@ def order_fail(*, order_id: int, message: str) -> Order:
         order.ended_at = timezone.now()
     order.save(update_fields=["message", "ended_at", "updated_at"])
     if failed_step:
-        OrderStep.objects.filter(order=order, key=failed_step.key).update(
-            state=OrderStep.State.FAILED, detail=message[:300], finished_at=timezone.now()
+        steps_transition(
+            steps=OrderStep.objects.filter(order=order, key=failed_step.key),
+            to=OrderStep.State.FAILED,
+            detail=message[:300],
+            finished_at=timezone.now(),
         )
-    OrderStep.objects.filter(order=order, state=OrderStep.State.PENDING).update(
-        state=OrderStep.State.SKIPPED
+    steps_transition(
+        steps=OrderStep.objects.filter(order=order, state=OrderStep.State.PENDING),
+        to=OrderStep.State.SKIPPED,
     )
     _publish_on_commit(order)
     _enqueue_on_commit(order.pk)
@@ -282,8 +356,8 @@ def _cleanup(order: Order) -> str:
             reason = f"({why}) " if why and why != "stop" else ""
             locked.message = f"Terminated {reason}".strip() + ". " + " ".join(notes)
             fields.append("message")
-            OrderStep.objects.filter(order=locked).exclude(state=OrderStep.State.DONE).update(
-                state=OrderStep.State.SKIPPED
+            steps_transition(
+                steps=OrderStep.objects.filter(order=locked), to=OrderStep.State.SKIPPED
             )
         elif notes:
             locked.message = f"{locked.message} {' '.join(notes)}"[:300]
@@ -295,15 +369,22 @@ def _cleanup(order: Order) -> str:
     return "cleaned up"
 
 
-def orders_resume(*, stalled_seconds: float) -> int:
+def orders_resume(*, stalled_seconds: float, delayed_seconds: float) -> int:
     """Re-kick orders whose chain broke (a lost message, a worker gone past its retries):
-    working orders untouched for `stalled_seconds`, and ended ones not yet cleaned up."""
-    from catalog.tasks import order_advance
-
-    since = timezone.now() - timezone.timedelta(seconds=stalled_seconds)
+    working orders untouched for `stalled_seconds`, and ended ones not yet cleaned up; sooner,
+    after `delayed_seconds`, delayed ones no run has touched (their next step could not be
+    queued, or the worker waiting on them gave up)."""
+    now = timezone.now()
+    since = now - timezone.timedelta(seconds=stalled_seconds)
     working = Order.objects.exclude(state__in=(S.ACTIVE, *TERMINAL, S.STOPPING))
     ended = Order.objects.filter(state__in=(S.STOPPING, *TERMINAL), cleaned_up_at=None)
-    ids = list((working | ended).filter(updated_at__lt=since).values_list("pk", flat=True)[:500])
+    delayed = Q(
+        delayed_since__isnull=False,
+        updated_at__lt=now - timezone.timedelta(seconds=delayed_seconds),
+    )
+    due = (working | ended).filter(Q(updated_at__lt=since) | delayed)
+    ids = list(due.values_list("pk", flat=True)[:500])
+    advance = task("catalog.tasks.order_advance")
     for order_id in ids:
-        order_advance.delay(order_id)
+        advance.delay(order_id)
     return len(ids)

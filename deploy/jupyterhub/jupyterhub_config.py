@@ -4,28 +4,36 @@ second login), the portal is a service with a scoped token that creates users an
 servers by REST, and the pre-spawn hook asks the portal whether each start is allowed (quota,
 budget, a launch the portal made), so the hub's own UI cannot go around the rules.
 
-Locally (make run, tests) servers are local processes (SimpleLocalProcessSpawner) behind
-configurable-http-proxy from npm. Production: see the KubeSpawner block at the end.
-Everything comes from the environment that catalog/notebooks/runner.py sets."""
+Locally (make run, tests) servers are local processes behind configurable-http-proxy from npm,
+each user's as their own unprivileged account in a sandbox (catalog/notebooks/sandbox.py):
+the hub runs as root, its servers never do. Production: see the KubeSpawner block at the end.
+Everything comes from the root-only file that catalog/notebooks/runner.py writes; the hub's
+environment holds no secret, so nothing it spawns inherits one."""
 
 import json
 import os
 import urllib.request
+from pathlib import Path
 
 from tornado import web
 
-env = os.environ
+from catalog.notebooks import sandbox
+
+with open(os.environ["STOREFRONT_HUB_CONFIG"]) as config_file:
+    conf = json.load(config_file)
 c = get_config()  # noqa: F821  (JupyterHub's config loader provides it)
 
-PORTAL = env["STOREFRONT_PORTAL_URL"].rstrip("/")
-PORTAL_PUBLIC = env.get("STOREFRONT_PORTAL_PUBLIC_URL", PORTAL).rstrip("/")
-TOKEN = env["STOREFRONT_HUB_TOKEN"]
-DATA = env["STOREFRONT_HUB_DATA"]
+PORTAL = conf["portal_url"].rstrip("/")
+PORTAL_PUBLIC = conf.get("portal_public_url", PORTAL).rstrip("/")
+TOKEN = conf["token"]
+DATA = conf["data"]
+PREFIX = conf["account_prefix"]
+HOMES = Path(conf["homes"])
 
-c.JupyterHub.bind_url = env["STOREFRONT_HUB_URL"]
-c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{env['STOREFRONT_HUB_INTERNAL_PORT']}"
-c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{env['STOREFRONT_HUB_PROXY_API_PORT']}"
-c.ConfigurableHTTPProxy.command = [env["STOREFRONT_CHP"]]
+c.JupyterHub.bind_url = conf["url"]
+c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{conf['internal_port']}"
+c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{conf['proxy_api_port']}"
+c.ConfigurableHTTPProxy.command = [conf["chp"]]
 c.ConfigurableHTTPProxy.auth_token = TOKEN + "-proxy"
 c.JupyterHub.db_url = f"sqlite:///{DATA}/jupyterhub.sqlite"  # the hub's own state
 c.JupyterHub.cookie_secret_file = f"{DATA}/jupyterhub_cookie_secret"
@@ -36,9 +44,9 @@ c.JupyterHub.named_server_limit_per_user = 5
 
 # --- identity: the portal ----------------------------------------------------------------------
 c.JupyterHub.authenticator_class = "generic-oauth"
-c.GenericOAuthenticator.client_id = env["STOREFRONT_HUB_CLIENT_ID"]
-c.GenericOAuthenticator.client_secret = env["STOREFRONT_HUB_CLIENT_SECRET"]
-c.GenericOAuthenticator.oauth_callback_url = env["STOREFRONT_HUB_URL"] + "/hub/oauth_callback"
+c.GenericOAuthenticator.client_id = conf["client_id"]
+c.GenericOAuthenticator.client_secret = conf["client_secret"]
+c.GenericOAuthenticator.oauth_callback_url = conf["url"] + "/hub/oauth_callback"
 c.GenericOAuthenticator.authorize_url = f"{PORTAL_PUBLIC}/oauth/authorize/"
 c.GenericOAuthenticator.token_url = f"{PORTAL}/oauth/token/"
 c.GenericOAuthenticator.userdata_url = f"{PORTAL}/oauth/userinfo/"
@@ -55,19 +63,43 @@ c.JupyterHub.load_roles = [
         "name": "storefront",
         "services": ["storefront"],
         "scopes": [
-            "admin:users", "admin:servers", "access:servers", "list:users",
-            "read:users:activity", "read:servers",
+            "admin:users",
+            "admin:servers",
+            "access:servers",
+            "list:users",
+            "read:users:activity",
+            "read:servers",
         ],
     },
     # Users open their own servers; starting them goes through the pre-spawn hook.
     {"name": "user", "scopes": ["self"]},
-]  # fmt: skip
+]
 
-# --- local servers ------------------------------------------------------------------------------
+# --- local servers, each in its user's sandbox ---------------------------------------------------
+# The spawner starts the launcher as root in a private mount namespace; the launcher hides the
+# platform's files and sockets, drops to the user's account and runs the notebook environment's
+# jupyterhub-singleuser (catalog/notebooks/sandbox.py). Environment: only JUPYTERHUB_* and the
+# portal's decision (the GPU) pass.
 c.JupyterHub.spawner_class = "simple"
-c.SimpleLocalProcessSpawner.home_dir_template = f"{DATA}/home/{{username}}"
-c.Spawner.cmd = [env["STOREFRONT_SINGLEUSER"]]
-c.Spawner.args = ["--allow-root"]  # the hub runs as root here (see ../shared/DESIGN.md)
+c.SimpleLocalProcessSpawner.home_dir_template = f"{HOMES}/{PREFIX}-{{username}}"
+masks = [word for path in conf["masks"] for word in ("--mask", path)]
+c.Spawner.cmd = [
+    "unshare",
+    "--mount",
+    "--propagation",
+    "private",
+    "--",
+    *conf["launcher"],
+    "--prefix",
+    PREFIX,
+    *masks,
+    "--",
+    conf["singleuser"],
+]
+# Kernels talk to their server over Unix sockets in the user's home, not loopback TCP (which the
+# sandbox's firewall closes, and where any local process could knock on them).
+c.Spawner.args = ["--KernelManager.transport=ipc"]
+c.Spawner.env_keep = ["LANG", "LC_ALL"]
 c.Spawner.default_url = "/lab"
 c.Spawner.start_timeout = 60
 c.Spawner.http_timeout = 60
@@ -101,6 +133,7 @@ def ask_portal(spawner):
     except OSError as exc:
         raise web.HTTPError(503, "The storefront could not be asked; try again.") from exc
     spawner.environment.update(decision.get("environment", {}))
+    sandbox.account_ensure(prefix=PREFIX, hub_user=spawner.user.name, homes=HOMES)
 
 
 c.Spawner.pre_spawn_hook = ask_portal

@@ -1,7 +1,6 @@
 """POST /api/v1/agent/report/: a node agent reports its hardware (see docs/agent.md)."""
 
 from django.contrib.auth.models import AnonymousUser
-from django.core.exceptions import ValidationError
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -81,10 +80,7 @@ class AgentReportView(APIView):
         tags=["agent"],
     )
     def post(self, request):
-        try:
-            drift = node_report_ingest(node=request.auth, payload=request.data)
-        except ValidationError as exc:
-            raise exceptions.ValidationError(exc.message_dict) from exc
+        drift = node_report_ingest(node=request.auth, payload=request.data)
         return Response(
             ReportOutputSerializer({"drift": drift}).data, status=status.HTTP_201_CREATED
         )

@@ -1,8 +1,6 @@
 """Tenant networks for tenants: create, attach and detach their nodes (with a dry run that
 shows the plan), delete, and read the history of every push and what the switches answered."""
 
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -12,9 +10,13 @@ from rest_framework.response import Response
 from fabric.models import NetworkInterface, NetworkPush, Site, TenantNetwork
 from fabric.networks.push import PushFailed
 from fabric.services import networks
+from portal.api.exceptions import api_answers
 from portal.api.permissions import OrganizationPermission
 from portal.permissions import Permission
 from portal.services.audit import Actor
+
+# A switch refused or could not be reached, and every switch was rolled back: nothing changed.
+api_answers(PushFailed, lambda error: ValidationError({"detail": str(error)}))
 
 
 class NetworkInputSerializer(serializers.Serializer):
@@ -52,15 +54,26 @@ class PushOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = NetworkPush
-        fields = ["id", "switch", "operation", "status", "commands", "output", "error", "seconds",
-                  "created_at"]  # fmt: skip
+        fields = [
+            "id",
+            "switch",
+            "operation",
+            "status",
+            "commands",
+            "output",
+            "error",
+            "seconds",
+            "created_at",
+        ]
         read_only_fields = fields
 
 
 class NetworkViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
-):  # fmt: skip
+):
     """The current organization's networks."""
 
     serializer_class = NetworkOutputSerializer
@@ -88,13 +101,12 @@ class NetworkViewSet(
         site = Site.objects.filter(name=data.validated_data["site"]).first()
         if site is None:
             raise ValidationError({"site": "No such site."})
-        try:
-            network = networks.network_create(
-                organization=request.membership.organization, site=site,
-                label=data.validated_data["label"], actor=self._actor(),
-            )  # fmt: skip
-        except DjangoValidationError as error:
-            raise ValidationError({"detail": error.messages}) from error
+        network = networks.network_create(
+            organization=request.membership.organization,
+            site=site,
+            label=data.validated_data["label"],
+            actor=self._actor(),
+        )
         return Response(NetworkOutputSerializer(network).data, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance):
@@ -107,20 +119,16 @@ class NetworkViewSet(
         values = data.validated_data
         nics = list(
             NetworkInterface.objects.filter(
-                node__name__in=values["nodes"], name=values["interface"],
+                node__name__in=values["nodes"],
+                name=values["interface"],
                 node__organization=network.organization,
             ).select_related("node")
-        )  # fmt: skip
+        )
         if len(nics) != len(set(values["nodes"])):
             raise NotFound("One or more of those nodes are not yours.")
-        try:
-            pushes = service(
-                network=network, interfaces=nics, actor=self._actor(), dry_run=values["dry_run"]
-            )
-        except PushFailed as error:
-            raise ValidationError({"detail": str(error)}) from error
-        except (DjangoValidationError, DjangoPermissionDenied) as error:
-            raise ValidationError({"detail": getattr(error, "messages", [str(error)])}) from error
+        pushes = service(
+            network=network, interfaces=nics, actor=self._actor(), dry_run=values["dry_run"]
+        )
         return Response(PushOutputSerializer(pushes, many=True).data)
 
     @extend_schema(request=MembersInputSerializer, responses=PushOutputSerializer(many=True))

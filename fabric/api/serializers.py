@@ -1,10 +1,13 @@
 """Serializers for the inventory API. One per kind: inventory rows are flat records whose input
-and output shapes match; references are by natural key (site name, node name, ...)."""
+and output shapes match; references are by natural key (site name, node name, ...). And what a
+tenant sees of its capacity (allocations, reservations, quotas), which catalog's capacity API
+extends with what each costs."""
 
 from django.db.backends.postgresql.psycopg_any import NumericRange
 from rest_framework import serializers
 
 from fabric import models as m
+from fabric.power.credentials import BadReference, reference_check
 
 
 class _Inventory(serializers.ModelSerializer):
@@ -57,10 +60,26 @@ class NodeSerializer(_Inventory):
     class Meta:
         model = m.Node
         fields = [
-            "id", "name", "serial", "vendor", "model", "node_type", "gpu_model", "cpu_model",
-            "cpu_cores", "memory_gb", "site", "rack", "rack_name", "rack_position", "rack_units",
-            "bmc_address", "bmc_credentials_ref", "state", "organization", "last_report_at",
-        ]  # fmt: skip
+            "id",
+            "name",
+            "serial",
+            "vendor",
+            "model",
+            "node_type",
+            "gpu_model",
+            "cpu_model",
+            "cpu_cores",
+            "memory_gb",
+            "site",
+            "rack",
+            "rack_name",
+            "rack_position",
+            "rack_units",
+            "bmc_address",
+            "state",
+            "organization",
+            "last_report_at",
+        ]
         read_only_fields = ["state", "organization", "last_report_at"]
 
 
@@ -68,9 +87,86 @@ class TenantNodeSerializer(NodeSerializer):
     """What a tenant sees of a node allocated to it: no BMC, no rack internals."""
 
     class Meta(NodeSerializer.Meta):
-        fields = ["id", "name", "node_type", "gpu_model", "cpu_model", "cpu_cores", "memory_gb",
-                  "site", "state"]  # fmt: skip
+        fields = [
+            "id",
+            "name",
+            "node_type",
+            "gpu_model",
+            "cpu_model",
+            "cpu_cores",
+            "memory_gb",
+            "site",
+            "state",
+        ]
         read_only_fields = fields
+
+
+class BmcSerializer(_Inventory):
+    """A node's BMC. The password is write-only: give `password` (stored encrypted) or
+    `password_ref` (`env:VARIABLE`, `file:/path`, read at each use); leave both out of an
+    update to keep the one on record. `password_stored` says whether one is stored."""
+
+    node = _ref(m.Node)
+    password = serializers.CharField(
+        write_only=True,
+        required=False,
+        max_length=200,
+        trim_whitespace=False,
+        style={"input_type": "password"},
+    )
+    password_ref = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    password_stored = serializers.SerializerMethodField()
+
+    class Meta:
+        model = m.Bmc
+        fields = [
+            "id",
+            "node",
+            "driver",
+            "url",
+            "system_id",
+            "username",
+            "password",
+            "password_ref",
+            "password_stored",
+            "verify_tls",
+            "verified_at",
+            "verification",
+        ]
+        read_only_fields = ["verified_at", "verification"]
+
+    def get_password_stored(self, bmc) -> bool:
+        return bool(bmc.password_encrypted)
+
+    def validate_password_ref(self, value: str) -> str:
+        if value:
+            try:
+                reference_check(value)
+            except BadReference as exc:
+                raise serializers.ValidationError(str(exc)) from None
+        return value
+
+    def validate(self, attrs):
+        if attrs.get("password") and attrs.get("password_ref"):
+            raise serializers.ValidationError(
+                {"password_ref": "Give a password or a reference, not both."}
+            )
+        if (
+            self.instance is not None
+            and attrs.get("node", self.instance.node) != self.instance.node
+        ):
+            raise serializers.ValidationError({"node": "A BMC stays with its node."})
+        return attrs
+
+
+class BmcVerificationSerializer(serializers.Serializer):
+    node = serializers.CharField()
+    reachable = serializers.BooleanField()
+    power_state = serializers.CharField()
+    serial_expected = serializers.CharField()
+    serial_reported = serializers.CharField()
+    serial_matches = serializers.BooleanField(allow_null=True)
+    detail = serializers.CharField()
 
 
 class GPUSerializer(_Inventory):
@@ -79,9 +175,19 @@ class GPUSerializer(_Inventory):
     class Meta:
         model = m.GPU
         fields = [
-            "id", "node", "index", "uuid", "serial", "model", "memory_mb", "pci_bus_id",
-            "numa_node", "nvlink_domain", "mig_capable", "health",
-        ]  # fmt: skip
+            "id",
+            "node",
+            "index",
+            "uuid",
+            "serial",
+            "model",
+            "memory_mb",
+            "pci_bus_id",
+            "numa_node",
+            "nvlink_domain",
+            "mig_capable",
+            "health",
+        ]
 
 
 class NetworkInterfaceSerializer(_Inventory):
@@ -108,9 +214,22 @@ class SwitchSerializer(_Inventory):
     class Meta:
         model = m.Switch
         fields = [
-            "id", "name", "site", "pod", "rack", "rack_position", "rack_units", "vendor", "model",
-            "serial", "platform", "os_version", "management_address", "role", "rail",
-        ]  # fmt: skip
+            "id",
+            "name",
+            "site",
+            "pod",
+            "rack",
+            "rack_position",
+            "rack_units",
+            "vendor",
+            "model",
+            "serial",
+            "platform",
+            "os_version",
+            "management_address",
+            "role",
+            "rail",
+        ]
 
 
 class SwitchPortSerializer(_Inventory):
@@ -182,9 +301,18 @@ class FirewallRuleSerializer(_Inventory):
     class Meta:
         model = m.FirewallRule
         fields = [
-            "id", "policy", "position", "action", "direction", "protocol", "source",
-            "destination", "port_min", "port_max", "description",
-        ]  # fmt: skip
+            "id",
+            "policy",
+            "position",
+            "action",
+            "direction",
+            "protocol",
+            "source",
+            "destination",
+            "port_min",
+            "port_max",
+            "description",
+        ]
 
 
 class FirewallPolicySerializer(_Inventory):
@@ -200,7 +328,67 @@ class ChangeRecordSerializer(serializers.ModelSerializer):
     class Meta:
         model = m.ChangeRecord
         fields = [
-            "id", "created_at", "kind", "object_id", "object_repr", "action", "actor", "via",
-            "ip_address", "before", "after",
-        ]  # fmt: skip
+            "id",
+            "created_at",
+            "kind",
+            "object_id",
+            "object_repr",
+            "action",
+            "actor",
+            "via",
+            "ip_address",
+            "before",
+            "after",
+        ]
+        read_only_fields = fields
+
+
+# Capacity, read only. No docstrings: drf-spectacular would describe catalog's subclasses with them.
+
+
+class AllocationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = m.Allocation
+        fields = [
+            "id",
+            "shape",
+            "gpu_model",
+            "count",
+            "slice_profile",
+            "topology",
+            "topology_required",
+            "state",
+            "starts_at",
+            "ends_at",
+            "queue_position",
+            "estimated_start",
+            "detail",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class ReservationSerializer(serializers.ModelSerializer):
+    gpu_hours = serializers.FloatField(read_only=True)
+
+    class Meta:
+        model = m.Reservation
+        fields = [
+            "id",
+            "gpu_model",
+            "count",
+            "starts_at",
+            "ends_at",
+            "weekly_occurrences",
+            "state",
+            "gpu_hours",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class QuotaSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = m.Quota
+        fields = ["gpu_model", "max_gpus", "gpu_hours_per_month"]
         read_only_fields = fields

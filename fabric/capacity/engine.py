@@ -64,6 +64,7 @@ class Request:
     topology: str = "any"
     required: bool = True
     profile: str = ""  # for slices: 1g..7g
+    site: str = ""  # whole nodes: only at this site ("": anywhere)
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,8 @@ class Snapshot:
         index = self.whole.get(request.model)
         if index is None:
             return None
+        if request.site:
+            index = self._within_site(index, request.site)
         widest = TOPOLOGIES[request.topology]
         levels = range(len(LEVELS)) if not request.required else range(widest + 1)
         for level in levels:
@@ -196,6 +199,19 @@ class Snapshot:
             if len(chosen) == request.count:
                 break
         return self._whole_gpus(chosen, "global")
+
+    def _within_site(self, index: list[dict[str, set[int]]], site: str) -> list[dict]:
+        """The whole-node index of one model cut to the nodes at `site` (a copy: the
+        snapshot's own indexes stay whole)."""
+        at_site = index[len(LEVELS) - 1].get(site, set())
+        return [
+            {domain: ids & at_site for domain, ids in by_domain.items() if ids & at_site}
+            for by_domain in index
+        ]
+
+    def free_nodes_at(self, model: str, site: str) -> int:
+        """Completely free nodes of `model` at `site`."""
+        return len(self.whole[model][len(LEVELS) - 1].get(site, ()))
 
     def place_within(self, model: str, count: int, level: int, domain: str) -> Placement | None:
         """`count` whole nodes inside one topology domain (to grow an allocation in place)."""

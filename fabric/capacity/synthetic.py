@@ -27,7 +27,10 @@ def synthetic_fleet(
                         ids = tuple(range(gpu_id, gpu_id + gpus))
                         gpu_id += gpus
                         domains = (
-                            f"s{s}-i{i}-g{g}-l{leaf}", f"s{s}-i{i}-g{g}", f"s{s}-i{i}", f"s{s}",
-                        )  # fmt: skip
+                            f"s{s}-i{i}-g{g}-l{leaf}",
+                            f"s{s}-i{i}-g{g}",
+                            f"s{s}-i{i}",
+                            f"s{s}",
+                        )
                         nodes.append(NodeCap(len(nodes) + 1, model, ids, domains, mig=mig))
     return nodes

@@ -26,6 +26,7 @@ class Drift(models.Model):
         NIC_MISSING = "nic_missing", "NIC missing"
         MAC_UNKNOWN = "mac_unknown", "Unknown MAC"
         GUID_MISMATCH = "guid_mismatch", "InfiniBand GUID mismatch"
+        BMC_SERIAL_MISMATCH = "bmc_serial_mismatch", "BMC serial mismatch"
 
     node = models.ForeignKey("fabric.Node", on_delete=models.CASCADE, related_name="drifts")
     kind = models.CharField(max_length=24, choices=Kind.choices)

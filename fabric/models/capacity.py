@@ -4,19 +4,8 @@ from django.contrib.postgres.fields import DateTimeRangeField, IntegerRangeField
 from django.db import models
 from django.db.models import Q
 
-
-class AllocationState(models.TextChoices):
-    REQUESTED = "requested", "Requested"
-    QUEUED = "queued", "Queued"
-    PLACED = "placed", "Placed"
-    ACTIVE = "active", "Active"
-    EXPIRING = "expiring", "Expiring"
-    RECLAIMING = "reclaiming", "Reclaiming"
-    RELEASED = "released", "Released"
-    PREEMPTED = "preempted", "Preempted"
-    SWAPPING = "swapping", "Swapping"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
+from fabric.choices import AllocationShape, AllocationState, AllocationTopology
+from portal.models import TransitionEvent
 
 
 class Reservation(models.Model):
@@ -65,16 +54,8 @@ class Allocation(models.Model):
     """GPUs bound to an organization for a period: whole nodes (bare metal), single GPUs or MIG
     slices (notebooks). Its bookings are what the database keeps from overlapping."""
 
-    class Shape(models.TextChoices):
-        NODE = "node", "Whole nodes"
-        GPU = "gpu", "GPUs"
-        SLICE = "slice", "MIG slices"
-
-    class Topology(models.TextChoices):
-        SAME_LEAF = "same-leaf", "Same leaf"
-        SAME_RAIL_GROUP = "same-rail-group", "Same rail group"
-        SAME_IB_ISLAND = "same-ib-island", "Same InfiniBand island"
-        ANY = "any", "Anywhere"
+    Shape = AllocationShape
+    Topology = AllocationTopology
 
     organization = models.ForeignKey(
         "portal.Organization", on_delete=models.PROTECT, related_name="allocations"
@@ -99,6 +80,14 @@ class Allocation(models.Model):
     reservation = models.ForeignKey(
         Reservation, on_delete=models.CASCADE, null=True, blank=True, related_name="holds"
     )
+    claimed_from = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="claims",
+        help_text="the reservation hold whose GPUs this allocation took (reservation_claim)",
+    )
     queue_position = models.PositiveIntegerField(null=True, blank=True)
     estimated_start = models.DateTimeField(null=True, blank=True)
     detail = models.CharField(max_length=300, blank=True)
@@ -122,19 +111,10 @@ class Allocation(models.Model):
         return f"allocation {self.pk}: {self.count} {self.shape} {self.gpu_model}"
 
 
-class AllocationEvent(models.Model):
+class AllocationEvent(TransitionEvent):
     allocation = models.ForeignKey(Allocation, on_delete=models.CASCADE, related_name="events")
     from_state = models.CharField(max_length=16, choices=AllocationState.choices, blank=True)
     to_state = models.CharField(max_length=16, choices=AllocationState.choices)
-    actor = models.CharField(max_length=120)
-    detail = models.CharField(max_length=300, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["created_at", "pk"]
-
-    def __str__(self) -> str:
-        return f"{self.allocation_id}: {self.from_state or '-'} -> {self.to_state}"
 
 
 class GpuBooking(models.Model):

@@ -25,9 +25,12 @@ class TenantNetwork(models.Model):
         "fabric.NumberAllocation", on_delete=models.SET_NULL, null=True, related_name="l3_network"
     )
     pkey = models.OneToOneField(
-        "fabric.NumberAllocation", on_delete=models.SET_NULL, null=True, blank=True,
+        "fabric.NumberAllocation",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
         related_name="ib_network",
-    )  # fmt: skip
+    )
     access_prefix = CidrField(null=True, blank=True)
     storage = models.BooleanField(
         default=True, help_text="route leak to the shared storage network"
@@ -95,9 +98,12 @@ class NetworkAttachment(models.Model):
         "fabric.SwitchPort", on_delete=models.PROTECT, related_name="attachments"
     )
     allocation = models.ForeignKey(
-        "fabric.Allocation", on_delete=models.SET_NULL, null=True, blank=True,
+        "fabric.Allocation",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
         related_name="attachments",
-    )  # fmt: skip
+    )
     address = InetField(null=True, blank=True, help_text="the NIC's address on the segment")
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -4,6 +4,7 @@ from django.db import models
 from django.db.models import F, Func, Q
 
 from fabric.models.fields import InetField
+from portal.models import TransitionEvent
 
 MAC_REGEX = r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$"
 GUID_REGEX = r"^([0-9a-f]{4}:){3}[0-9a-f]{4}$"
@@ -31,6 +32,7 @@ class NodeState(models.TextChoices):
     CORDONED = "cordoned", "Cordoned"
     MAINTENANCE = "maintenance", "Maintenance"
     DRAINING = "draining", "Draining"
+    CLEANING = "cleaning", "Cleaning"
 
 
 class Node(models.Model):
@@ -51,9 +53,8 @@ class Node(models.Model):
     )
     rack_position = models.PositiveSmallIntegerField(null=True, blank=True)
     rack_units = models.PositiveSmallIntegerField(default=1)
-    bmc_address = InetField(null=True, blank=True, unique=True)
-    bmc_credentials_ref = models.CharField(
-        max_length=200, blank=True, help_text="where the BMC secret lives, never the secret"
+    bmc_address = InetField(
+        null=True, blank=True, unique=True, help_text="the BMC on the out-of-band network"
     )
     state = models.CharField(max_length=16, choices=NodeState.choices, default=NodeState.ENROLLED)
     organization = models.ForeignKey(
@@ -95,21 +96,12 @@ class Node(models.Model):
         return self.name
 
 
-class NodeEvent(models.Model):
+class NodeEvent(TransitionEvent):
     """One state transition of a node."""
 
     node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="events")
     from_state = models.CharField(max_length=16, choices=NodeState.choices, blank=True)
     to_state = models.CharField(max_length=16, choices=NodeState.choices)
-    actor = models.CharField(max_length=120)
-    detail = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["created_at", "pk"]
-
-    def __str__(self) -> str:
-        return f"{self.node_id}: {self.from_state or '-'} -> {self.to_state}"
 
 
 class GPU(models.Model):

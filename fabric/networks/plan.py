@@ -8,8 +8,8 @@ import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable
 
-from fabric.drivers.base import Step
 from fabric.models import NetworkAttachment, Prefix, Switch, TenantNetwork
+from fabric.networks.drivers.base import Step
 from fabric.networks.intent import Network, Port, Segment, StorageLeak
 
 

@@ -17,16 +17,13 @@ from netmiko import ConnectHandler
 from netmiko.exceptions import NetmikoAuthenticationException, NetmikoTimeoutException
 from paramiko.ssh_exception import SSHException
 
-from fabric.drivers import driver_for
-from fabric.drivers.base import Step, SwitchDriver
+from fabric.errors import PushFailed
 from fabric.models import NetworkPush, Switch, TenantNetwork
+from fabric.networks.drivers import driver_for
+from fabric.networks.drivers.base import Step, SwitchDriver
 
 CONNECT_ATTEMPTS = 3
 TRANSIENT = (NetmikoTimeoutException, SSHException, ConnectionError, OSError)
-
-
-class PushFailed(Exception):
-    """A switch refused or could not be reached; every switch was rolled back."""
 
 
 @dataclass

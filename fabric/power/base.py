@@ -3,24 +3,17 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-
-class PowerError(Exception):
-    """A BMC failed to do what was asked. The message is safe to show an operator or tenant
-    (it never holds a credential)."""
-
-
-class PowerTransient(PowerError):
-    """Worth another try: the BMC did not answer, timed out or was busy."""
-
-
-class PowerFatal(PowerError):
-    """Another try will not help: wrong credentials, no such system, a refused action."""
+# Drivers raise fabric's public power errors; they are named here too for the drivers.
+from fabric.choices import PowerState
+from fabric.errors import PowerError as PowerError
+from fabric.errors import PowerFatal as PowerFatal
+from fabric.errors import PowerTransient as PowerTransient
 
 
 @dataclass(frozen=True)
 class BmcAccess:
     url: str
-    system_id: str
+    system_id: str  # "" = the BMC's only system
     username: str
     password: str
     verify_tls: bool = True
@@ -29,7 +22,7 @@ class BmcAccess:
         return f"BmcAccess({self.url}{self.system_id}, user={self.username})"
 
 
-ON, OFF = "on", "off"
+ON, OFF = PowerState.ON.value, PowerState.OFF.value
 
 
 class PowerDriver(ABC):
@@ -48,3 +41,7 @@ class PowerDriver(ABC):
     @abstractmethod
     def power_off(self) -> None:
         """Ask for a hard power off; returns before it is off."""
+
+    @abstractmethod
+    def system_serial(self) -> str:
+        """The serial number the BMC reports for its system, "" when it reports none."""

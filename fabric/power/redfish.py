@@ -20,7 +20,7 @@ class Redfish(PowerDriver):
                 read_timeout=self.timeout,
                 connect_timeout=min(self.timeout, 5),
             )
-            return root.get_system(self.access.system_id)
+            return root.get_system(self.access.system_id or None)
         except Exception as exc:
             raise self._error(exc) from exc
 
@@ -30,6 +30,8 @@ class Redfish(PowerDriver):
             return PowerFatal(f"{where} refused the credentials.")
         if isinstance(exc, sx.ResourceNotFoundError):
             return PowerFatal(f"{where} has no system {self.access.system_id}.")
+        if isinstance(exc, sx.UnknownDefaultError):
+            return PowerFatal(f"{where} does not have exactly one system: name its path.")
         refused = sx.BadRequestError | sx.MissingActionError | sx.InvalidParameterValueError
         if isinstance(exc, refused):
             return PowerFatal(f"{where} refused the request: {exc}")
@@ -66,3 +68,6 @@ class Redfish(PowerDriver):
                 system.reset_system(sushy.ResetType.FORCE_OFF)
         except sx.SushyError as exc:
             raise self._error(exc) from exc
+
+    def system_serial(self) -> str:
+        return str(self._system().serial_number or "").strip()  # read as the system loads

@@ -1,13 +1,14 @@
+"""Which power driver speaks a BMC's protocol (Bmc.driver): settings.POWER_DRIVERS names the
+class of each, so a new protocol is a module plus a line of settings."""
+
 from __future__ import annotations
 
 from fabric.power.base import BmcAccess, PowerDriver
-from fabric.power.redfish import Redfish
-
-DRIVERS: dict[str, type[PowerDriver]] = {"redfish": Redfish}
+from portal.backends import backend_class
 
 
 def power_driver(name: str, access: BmcAccess) -> PowerDriver:
-    try:
-        return DRIVERS[name](access)
-    except KeyError:
-        raise LookupError(f"No power driver {name!r}.") from None
+    driver = backend_class("POWER_DRIVERS", name, PowerDriver)
+    if driver is None:
+        raise LookupError(f"No power driver {name!r} in settings.POWER_DRIVERS.")
+    return driver(access)

@@ -205,5 +205,7 @@ def node_report_ingest(*, node: Node, payload: Any) -> list[Drift]:
     node.last_report_at = timezone.now()
     node.save(update_fields=["last_report_at"])
 
-    assessed = set(Drift.Kind.values) - (set() if report["nvml_available"] else GPU_KINDS)
+    # The BMC's own findings are its verification's to resolve (fabric.services.power).
+    agent_kinds = set(Drift.Kind.values) - {Drift.Kind.BMC_SERIAL_MISMATCH}
+    assessed = agent_kinds - (set() if report["nvml_available"] else GPU_KINDS)
     return _record_drift(node, _compare(node, report), assessed)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import hashlib
 import ipaddress
 from collections.abc import Iterable
 from typing import Any
@@ -15,6 +16,8 @@ from django.db import models, transaction
 
 from fabric.models import ChangeRecord
 from portal.services.audit import Actor
+
+SECRET_FIELDS = {"password_encrypted"}
 
 
 def _json_value(value: Any) -> Any:
@@ -40,6 +43,10 @@ def snapshot(obj: models.Model) -> dict[str, Any]:
     data = {}
     for field in obj._meta.concrete_fields:
         if field.name in ("created_at", "updated_at", "agent_token_digest"):
+            continue
+        if field.name in SECRET_FIELDS:  # a new value shows as changed; nothing of it is kept
+            value = getattr(obj, field.attname)
+            data[field.attname] = hashlib.sha256(value.encode()).hexdigest()[:12] if value else ""
             continue
         data[field.attname] = _json_value(getattr(obj, field.attname))
     return data

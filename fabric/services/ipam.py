@@ -50,9 +50,13 @@ def number_allocate(
     elif NumberAllocation.objects.filter(site=pool.site_id, kind=pool.kind, value=value).exists():
         raise ValidationError({"value": f"{pool.kind} {value} is already allocated at this site."})
     allocation = NumberAllocation(
-        pool=pool, site_id=pool.site_id, kind=pool.kind, value=value,
-        organization=organization, purpose=purpose[:120],
-    )  # fmt: skip
+        pool=pool,
+        site_id=pool.site_id,
+        kind=pool.kind,
+        value=value,
+        organization=organization,
+        purpose=purpose[:120],
+    )
     return inventory_save(obj=allocation, actor=actor)
 
 

@@ -23,6 +23,7 @@ from fabric.networks import plan as planner
 from fabric.networks.push import push
 from fabric.services.changes import inventory_delete
 from fabric.services.ipam import number_allocate
+from fabric.states import network_transition
 from portal.models import Organization
 from portal.services.audit import Actor
 
@@ -62,9 +63,11 @@ def network_create(
 
     def number(kind: str) -> NumberAllocation:
         return number_allocate(
-            pool=_pool(site, kind), actor=actor, organization=organization,
+            pool=_pool(site, kind),
+            actor=actor,
+            organization=organization,
             purpose=f"network of organization {organization.pk}",
-        )  # fmt: skip
+        )
 
     network = TenantNetwork.objects.create(
         organization=organization,
@@ -183,11 +186,12 @@ def network_delete(*, network: TenantNetwork, actor: Actor) -> TenantNetwork:
         network_detach(network=network, interfaces=[a.interface for a in live], actor=actor)
     with transaction.atomic():
         network = TenantNetwork.objects.select_for_update().get(pk=network.pk)
+        if network.state == TenantNetwork.State.DELETED:  # deleted meanwhile: nothing left
+            return network
         numbers = [network.l3vni_id, network.pkey_id]
         for segment in network.segments.all():
             numbers += [segment.vlan_id, segment.l2vni_id]
-        network.state = TenantNetwork.State.DELETED
-        network.save(update_fields=["state"])
+        network_transition(network=network, to=TenantNetwork.State.DELETED, actor=actor.label)
         for allocation in NumberAllocation.objects.filter(pk__in=[n for n in numbers if n]):
             inventory_delete(obj=allocation, actor=actor)  # the numbers go back to the pools
     return network
@@ -198,7 +202,7 @@ def ib_partitions_sync(*, site: Site) -> str:
     port GUIDs of the nodes attached to it."""
     from django.conf import settings
 
-    from fabric.drivers import opensm
+    from fabric.networks.drivers import opensm
 
     partitions: dict[str, tuple[int, list[str]]] = {}
     for network in TenantNetwork.objects.filter(site=site, state="active").select_related("pkey"):

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from fabric.capacity.loader import load_snapshot
 from fabric.models import Allocation, AllocationState
-from fabric.services.allocations import activate, lock_model, place
+from fabric.services.placement import activate, lock_model, place
 from fabric.states import HOLDING
 from portal.services.audit import Actor
 

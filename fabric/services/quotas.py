@@ -49,12 +49,21 @@ def _hours_booked(organization: Organization, gpu_model: str, start, end, exclud
           AND b.period && tstzrange(%(start)s, %(end)s)
     """
     params = {
-        "start": start, "end": end, "org": organization.pk, "model": gpu_model,
-        "exclude": exclude or 0, "per_gpu": SLICE_UNITS,
-    }  # fmt: skip
+        "start": start,
+        "end": end,
+        "org": organization.pk,
+        "model": gpu_model,
+        "exclude": exclude or 0,
+        "per_gpu": SLICE_UNITS,
+    }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return float(cursor.fetchone()[0])
+
+
+def quotas_for(*, organization: Organization, gpu_model: str) -> list[Quota]:
+    """The quotas that bind `gpu_model` for the organization: its own and the all-models one."""
+    return list(Quota.objects.filter(organization=organization, gpu_model__in=[gpu_model, ""]))
 
 
 def quota_check(
@@ -66,9 +75,13 @@ def quota_check(
     ends_at: datetime | None,
     now: datetime,
     exclude: int | None = None,
+    quotas: list[Quota] | None = None,
 ) -> None:
-    """Raise QuotaExceeded if holding `gpu_units` more over [starts_at, ends_at) breaks a quota."""
-    for quota in Quota.objects.filter(organization=organization, gpu_model__in=[gpu_model, ""]):
+    """Raise QuotaExceeded if holding `gpu_units` more over [starts_at, ends_at) breaks a quota.
+    `quotas` (from `quotas_for`) lets a caller read them before it takes the model's lock."""
+    if quotas is None:
+        quotas = quotas_for(organization=organization, gpu_model=gpu_model)
+    for quota in quotas:
         label = f"{quota.gpu_model} " if quota.gpu_model else ""
         model = quota.gpu_model
         if quota.max_gpus is not None:

@@ -13,8 +13,10 @@ from django.utils import timezone
 from fabric.capacity.engine import PROFILES, SLICE_UNITS, Request
 from fabric.capacity.loader import CapacitySource
 from fabric.models import Allocation, AllocationState, GpuBooking, Reservation
-from fabric.services.allocations import activate, lock_model, place
+from fabric.services.allocations import allocation_release
+from fabric.services.placement import activate, lock_model, place
 from fabric.services.quotas import quota_check
+from fabric.states import reservation_transition
 from portal.models import Organization
 from portal.services.audit import Actor
 
@@ -101,25 +103,37 @@ def reservation_book(
     windows = _occurrences(starts_at, ends_at, weekly_occurrences)
     for start, end in windows:
         quota_check(
-            organization=organization, gpu_model=gpu_model, gpu_units=count * SLICE_UNITS,
-            starts_at=start, ends_at=end, now=now,
-        )  # fmt: skip
+            organization=organization,
+            gpu_model=gpu_model,
+            gpu_units=count * SLICE_UNITS,
+            starts_at=start,
+            ends_at=end,
+            now=now,
+        )
     try:
         with transaction.atomic():
             lock_model(gpu_model)
             reservation = Reservation.objects.create(
-                organization=organization, gpu_model=gpu_model, count=count,
-                starts_at=starts_at, ends_at=ends_at, weekly_occurrences=weekly_occurrences,
+                organization=organization,
+                gpu_model=gpu_model,
+                count=count,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                weekly_occurrences=weekly_occurrences,
                 created_by=actor.user,
-            )  # fmt: skip
+            )
             for start, end in windows:
                 _hold(reservation, start, end, actor, now)
     except _NoFit as missing:
         start, end = missing.args
         suggestions = reservation_suggest(
-            gpu_model=gpu_model, count=count, starts_at=starts_at, ends_at=ends_at,
-            weekly_occurrences=weekly_occurrences, now=now,
-        )  # fmt: skip
+            gpu_model=gpu_model,
+            count=count,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            weekly_occurrences=weekly_occurrences,
+            now=now,
+        )
         raise NoCapacity(
             f"{count} {gpu_model} GPU(s) are not free from {start:%Y-%m-%d %H:%M} to "
             f"{end:%H:%M} UTC.",
@@ -131,11 +145,16 @@ def reservation_book(
 def _hold(reservation: Reservation, start, end, actor: Actor, now: datetime) -> None:
     """Place one occurrence's GPUs (raises _NoFit when they are not free)."""
     hold = Allocation.objects.create(
-        organization=reservation.organization, shape=Allocation.Shape.GPU,
-        gpu_model=reservation.gpu_model, count=reservation.count,
-        gpu_units=reservation.count * SLICE_UNITS, starts_at=start, ends_at=end,
-        reservation=reservation, created_by=actor.user,
-    )  # fmt: skip
+        organization=reservation.organization,
+        shape=Allocation.Shape.GPU,
+        gpu_model=reservation.gpu_model,
+        count=reservation.count,
+        gpu_units=reservation.count * SLICE_UNITS,
+        starts_at=start,
+        ends_at=end,
+        reservation=reservation,
+        created_by=actor.user,
+    )
     if not place(allocation=hold, now=now, actor=actor):
         raise _NoFit(start, end)
     activate(allocation=hold, now=now, actor=actor)
@@ -143,13 +162,14 @@ def _hold(reservation: Reservation, start, end, actor: Actor, now: datetime) -> 
 
 @transaction.atomic
 def reservation_cancel(*, reservation: Reservation, actor: Actor, now: datetime | None = None):
-    from fabric.services.allocations import allocation_release
-
     now = now or timezone.now()
+    reservation.refresh_from_db(from_queryset=Reservation.objects.select_for_update())
     for hold in reservation.holds.exclude(state=AllocationState.RELEASED):
         allocation_release(allocation=hold, actor=actor, now=now, reason="reservation cancelled")
-    reservation.state = Reservation.State.CANCELLED
-    reservation.save(update_fields=["state"])
+    if reservation.state != Reservation.State.CANCELLED:  # cancelling twice is not an error
+        reservation_transition(
+            reservation=reservation, to=Reservation.State.CANCELLED, actor=actor.label
+        )
     return reservation
 
 
@@ -187,11 +207,19 @@ def reservation_claim(
             continue
         end = booking.period.upper
         claim = Allocation.objects.create(
-            organization=reservation.organization, shape=shape, gpu_model=reservation.gpu_model,
-            count=1, slice_profile=slice_profile if shape == Allocation.Shape.SLICE else "",
-            gpu_units=need, starts_at=now, ends_at=end, placed_at=now, created_by=actor.user,
+            organization=reservation.organization,
+            shape=shape,
+            gpu_model=reservation.gpu_model,
+            count=1,
+            slice_profile=slice_profile if shape == Allocation.Shape.SLICE else "",
+            gpu_units=need,
+            starts_at=now,
+            ends_at=end,
+            placed_at=now,
+            created_by=actor.user,
             detail=f"from reservation {reservation.pk}",
-        )  # fmt: skip
+            claimed_from=hold,
+        )
         # The hold keeps what it had before now and the units left over after; the claim
         # takes [lower, lower + need) from now on.
         if booking.period.lower < now:
@@ -204,18 +232,24 @@ def reservation_claim(
             leftover = NumericRange(lower + need, upper)
             if rest is None:
                 GpuBooking.objects.create(
-                    allocation=hold, gpu_id=booking.gpu_id, node_id=booking.node_id,
-                    units=leftover, period=DateTimeTZRange(now, end, "[)"),
-                )  # fmt: skip
+                    allocation=hold,
+                    gpu_id=booking.gpu_id,
+                    node_id=booking.node_id,
+                    units=leftover,
+                    period=DateTimeTZRange(now, end, "[)"),
+                )
             else:
                 rest.units = leftover
                 rest.save(update_fields=["units"])
         elif rest is not None:
             rest.delete()
         GpuBooking.objects.create(
-            allocation=claim, gpu_id=booking.gpu_id, node_id=booking.node_id,
-            units=NumericRange(lower, lower + need), period=DateTimeTZRange(now, end, "[)"),
-        )  # fmt: skip
+            allocation=claim,
+            gpu_id=booking.gpu_id,
+            node_id=booking.node_id,
+            units=NumericRange(lower, lower + need),
+            period=DateTimeTZRange(now, end, "[)"),
+        )
         activate(allocation=claim, now=now, actor=actor)
         return claim
     return None

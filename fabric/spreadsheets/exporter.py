@@ -1,9 +1,10 @@
 """Export the inventory in the import's own format, rows sorted by natural key, so an export
-imported into an empty database exports again to the same bytes (CSV) or cell values (XLSX)."""
+imported into an empty database exports again to the same bytes (CSV) or cell values (XLSX).
+Text cells are inert (portal.spreadsheets): a description never runs as a formula. Write-only
+columns (BMC passwords) are exported empty, which the import reads as "keep what is stored"."""
 
 from __future__ import annotations
 
-import csv
 import decimal
 import io
 import zipfile
@@ -11,6 +12,7 @@ from typing import Any
 
 from fabric.models import CableEnd
 from fabric.spreadsheets.spec import KINDS, SHEETS, Kind
+from portal.spreadsheets import csv_writer, xlsx_row
 
 _ZIP_TIME = (2000, 1, 1, 0, 0, 0)  # fixed, so equal content zips to equal bytes
 
@@ -37,7 +39,7 @@ def _lookup(kind: Kind, name: str) -> str:
 def rows(kind_name: str) -> list[list[str]]:
     """The kind's rows as text cells in header order, sorted by the natural key."""
     kind = KINDS[kind_name]
-    fields = [c.name for c in kind.columns if c.model_field]
+    fields = [c.name for c in kind.columns if c.model_field and not c.secret]  # write-only
     lookups = [_lookup(kind, n) for n in fields]
     records = [dict(zip(fields, r, strict=True)) for r in kind.model.objects.values_list(*lookups)]
     if kind_name == "cables":
@@ -63,7 +65,7 @@ def rows(kind_name: str) -> list[list[str]]:
 
 def csv_bytes(kind_name: str) -> bytes:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv_writer(buffer, lineterminator="\n")
     writer.writerow(KINDS[kind_name].headers)
     writer.writerows(rows(kind_name))
     return buffer.getvalue().encode()
@@ -84,21 +86,22 @@ def _workbook(data: dict[str, list[list[str]]], about: bool) -> bytes:
     for name, body in data.items():
         kind = KINDS[name]
         sheet = book.create_sheet(name)
-        sheet.append(kind.headers)
+        sheet.append(xlsx_row(sheet, kind.headers))
         numeric = [c.numeric for c in kind.columns]  # XLSX gets numbers as numbers
         for row in body:
-            sheet.append(
-                [int(v) if n and v else v or None for v, n in zip(row, numeric, strict=True)]
-            )
+            values = [int(v) if n and v else v or None for v, n in zip(row, numeric, strict=True)]
+            sheet.append(xlsx_row(sheet, values))
     if about:
         sheet = book.create_sheet("about")
-        sheet.append(["sheet", "column", "required", "help"])
+        lines = [["sheet", "column", "required", "help"]]
         for name in SHEETS:
             for c in KINDS[name].columns:
-                sheet.append([name, c.name, "yes" if c.required else "", c.help])
-        sheet.append([])
-        sheet.append(["Sheets are read in the order above; a row may name rows of earlier sheets."])
-        sheet.append(["Rows are matched by their first column; a second import changes nothing."])
+                lines.append([name, c.name, "yes" if c.required else "", c.help])
+        lines.append([])
+        lines.append(["Sheets are read in the order above; a row may name rows of earlier sheets."])
+        lines.append(["Rows are matched by their first column; a second import changes nothing."])
+        for line in lines:
+            sheet.append(xlsx_row(sheet, line))
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()

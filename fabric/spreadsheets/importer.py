@@ -5,8 +5,10 @@ Objects are named by integer handles while rows are checked: an existing object'
 primary key, a row that creates one gets a negative handle. References resolve to handles, so a
 row may name an object that an earlier sheet of the same workbook creates or renames, and every
 check (duplicates, conflicts with objects outside the file, a port cabled twice) compares
-handles. Existing objects are loaded in one query per kind; writes are bulk, and the change log
-is written with `change_records_bulk` (via "import")."""
+handles. An identifier of the hardware (a serial, GPU UUID, MAC or GUID) stays with the object
+that holds it: a row may carry one only as the row of that object, so a pasted MAC never moves a
+NIC to another node. Existing objects are loaded in one query per kind; writes are bulk, and the
+change log is written with `change_records_bulk` (via "import")."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from typing import Any
 
 from django.db import DatabaseError, connection, models, transaction
 
+from fabric import secrets
 from fabric.models import CableEnd
 from fabric.services.changes import change_records_bulk, snapshot
 from fabric.spreadsheets.readers import Sheet
@@ -116,6 +119,24 @@ class _Table:
     def label(self, handle: int) -> str:
         return str(self.objs[handle])
 
+    def owner(self, handle: int) -> str:
+        """The existing object as a row names it: "gpu01 ibp0", "gpu01 GPU0", "gpu01"."""
+        obj = self.objs[handle]
+        return f"{obj.node.name} {obj.name}" if self.kind.name == "nics" else str(obj)
+
+    def names(self, row: _Row, handle: int) -> bool:
+        """The row names the existing object `handle`, which its identifiers matched. A kind
+        named by one of its match keys (a node by its name) may be renamed by a row matched on
+        an identifier; a NIC or a GPU is named by its node and its name or index, which an
+        identifier never leaves: moving one would move the hardware to another object."""
+        if self.kind.ref_key in self.kind.match:
+            return True
+        named = _row_key(row, self.kind.ref_key)
+        if named is None:  # a name the row lacks or could not read: reported already
+            return True
+        obj = self.objs[handle]
+        return named == tuple(getattr(obj, self.attname[c]) for c in self.kind.ref_key)
+
 
 def _row_key(row: _Row, key: tuple[str, ...]) -> tuple | None:
     value = tuple(row.values.get(c) for c in key)
@@ -171,6 +192,8 @@ class _Checker:
             if column is None:
                 continue
             raw = cells[i] if i < len(cells) else ""
+            if not raw and column.secret:
+                continue  # write-only: an empty cell keeps what is stored
             if not raw:
                 if column.required:
                     self.fail(row, column.name, "required")
@@ -221,6 +244,11 @@ class _Checker:
                 self.check_row(kind, row)
                 table.rows.append(row)
         self.match(table)
+        if kind.name == "bmcs":
+            for row in table.rows:
+                secret = row.values.get("password") or row.values.get("password_ref")
+                if row.handle < 0 and not secret and not {"password", "password_ref"} & row.failed:
+                    self.fail(row, "password", "a new BMC needs a password or a password_ref")
         for row in table.rows:  # the names later sheets refer to
             if (k := _row_key(row, kind.ref_key)) is not None:
                 table.final[k] = row.handle
@@ -239,6 +267,13 @@ class _Checker:
         if kind.name == "cables":
             for side in "ab":
                 self.check_end(row, side)
+        if kind.name == "bmcs":
+            if v.get("password") and v.get("password_ref"):
+                self.fail(row, "password_ref", "give a password or a password_ref, not both")
+            elif v.get("password_ref"):
+                v["password"] = ""  # the reference replaces a stored password
+            elif v.get("password"):
+                v["password_ref"] = ""
 
     def check_end(self, row: _Row, side: str) -> None:
         names = [f"{side}_{p}" for p in ("node", "interface", "switch", "port")]
@@ -284,6 +319,11 @@ class _Checker:
             for key in kind.keys:
                 k = _row_key(row, key)
                 owner = table.index[key].get(k) if k is not None else None
+                if owner is not None and len(key) == 1 and key[0] in kind.identifiers:
+                    moves = owner != row.handle or not table.names(row, owner)
+                    if moves and key[0] not in row.failed:
+                        self.fail(row, key[0], f"{k[0]} already belongs to {table.owner(owner)}")
+                    continue
                 if owner is None or owner == row.handle or owner in table.claimed:
                     continue
                 if key[-1] not in row.failed:
@@ -300,7 +340,8 @@ class _Checker:
                 row.changes = {
                     kind.column[c].model_field: v
                     for c, v in row.values.items()
-                    if c in table.attname and getattr(obj, table.attname[c]) != v
+                    if c in table.attname
+                    and _differs(kind.column[c], getattr(obj, table.attname[c]), v)
                 }
 
     def cables(self, ends: dict[int, dict[str, CableEnd]]) -> None:
@@ -336,6 +377,17 @@ class _Checker:
                     row.changes.setdefault("ends", True)
 
 
+def _differs(column: Column, stored: Any, value: Any) -> bool:
+    if not column.secret:
+        return stored != value
+    if not stored or not value:
+        return bool(stored) != bool(value)
+    try:
+        return secrets.decrypt(stored) != value
+    except secrets.SecretUnreadable:
+        return True
+
+
 def _empty(kind: Kind, column: Column) -> Any:
     if column.default is not None or not column.model_field:
         return column.default
@@ -363,8 +415,11 @@ def _apply(tables: dict[str, _Table], ends: dict[int, dict[str, CableEnd]], acto
         kind = table.kind
         refs = {c.name: c.ref.kind for c in kind.columns if c.ref and c.model_field}
 
-        def value(column: str, v: Any, refs=refs) -> Any:
-            """A reference's handle becomes its object (saved by now: kinds go in order)."""
+        def value(column: str, v: Any, refs=refs, kind=kind) -> Any:
+            """A reference's handle becomes its object (saved by now: kinds go in order); a
+            secret is stored encrypted."""
+            if kind.column[column].secret:
+                return secrets.encrypt(v) if v else ""
             return tables[refs[column]].objs[v] if column in refs and v is not None else v
 
         created = []

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 
 from fabric.spreadsheets.spec import KINDS, SHEETS
+from portal.spreadsheets import csv_unescape
 
 IGNORED_SHEETS = {"about"}
 _SINGULAR = {k: KINDS[k].singular for k in SHEETS}
@@ -82,7 +83,9 @@ def read_csv(data: bytes | str, *, filename: str = "upload.csv", kind: str | Non
             data = data.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise SpreadsheetError(f"{filename} is not UTF-8 text") from None
-    return _sheet(PurePath(filename).name, csv.reader(io.StringIO(data, newline="")), kind)
+    rows = csv.reader(io.StringIO(data, newline=""))
+    unescaped = ([csv_unescape(cell) for cell in row] for row in rows)  # our exports' quotes
+    return _sheet(PurePath(filename).name, unescaped, kind)
 
 
 def read_xlsx(

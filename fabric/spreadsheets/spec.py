@@ -13,10 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import URLValidator
 from django.db import models
 
 from fabric.models import (
     GPU,
+    Bmc,
     Cable,
     NetworkInterface,
     Node,
@@ -26,6 +29,7 @@ from fabric.models import (
     Switch,
     SwitchPort,
 )
+from fabric.power.credentials import reference_check
 
 Parser = Callable[[str], Any]
 
@@ -120,6 +124,26 @@ def gpu_uuid(raw: str) -> str:
         raise ValueError(f"{raw!r} is not a GPU UUID (GPU-xxxxxxxx-…)") from None
 
 
+_URL = URLValidator(schemes=["http", "https"])
+
+
+def bmc_url(raw: str) -> str:
+    """A Redfish service: its URL, or an address or host name alone for https://<it>."""
+    url = (raw if "://" in raw else f"https://{raw}").rstrip("/")
+    try:
+        _URL(url)
+    except DjangoValidationError:
+        raise ValueError(f"{raw!r} is not a BMC address or http(s) URL") from None
+    if len(url) > 200:
+        raise ValueError("longer than 200 characters")
+    return url
+
+
+def password_reference(raw: str) -> str:
+    reference_check(raw)  # BadReference is a ValueError that says what is wrong
+    return raw
+
+
 _TEXT64 = text(64)
 
 
@@ -146,6 +170,9 @@ class Column:
     ref: Ref | None = None
     field: str | None = ""  # the model field; "" = same as name, None = not a model field
     export: str = ""  # ORM lookup read by the exporter; "" = the field (its name for a reference)
+    # Write-only: stored encrypted (fabric.secrets), never exported, and an empty cell keeps
+    # what is stored.
+    secret: bool = False
 
     @property
     def numeric(self) -> bool:
@@ -163,12 +190,16 @@ class Kind:
     columns: tuple[Column, ...]
     match: tuple[tuple[str, ...], ...]  # keys that find an existing object, tried in order
     unique: tuple[tuple[str, ...], ...] = ()  # further keys no two objects may share
+    # Columns that identify the hardware (serial, UUID, MAC, GUID): among the keys, and never
+    # moved by an import from the object that holds one to another.
+    identifiers: tuple[str, ...] = ()
     ref_key: tuple[str, ...] = ("name",)  # what other rows use to refer to this kind
     sheet: bool = True  # False: made only through a Ref with create=True
     column: dict[str, Column] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "column", {c.name: c for c in self.columns})
+        assert all((c,) in self.keys for c in self.identifiers), self.name
 
     @property
     def keys(self) -> tuple[tuple[str, ...], ...]:
@@ -266,10 +297,10 @@ KINDS: dict[str, Kind] = {
                 Column("cpu_cores", "CPU cores", integer(0, 32767), default=0),
                 Column("memory_gb", "memory in GB", integer(), default=0),
                 Column("bmc_address", "BMC IP address, unique", ip_address),
-                Column("bmc_credentials_ref", "where the BMC secret lives", text(200)),
             ),
             match=(("serial",), ("name",)),
             unique=(("bmc_address",),),
+            identifiers=("serial",),
         ),
         Kind(
             "gpus",
@@ -289,6 +320,7 @@ KINDS: dict[str, Kind] = {
             match=(("uuid",),),
             unique=(("serial",), ("node", "index"), ("node", "pci_bus_id")),
             ref_key=("node", "index"),
+            identifiers=("uuid", "serial"),
         ),
         Kind(
             "nics",
@@ -317,6 +349,7 @@ KINDS: dict[str, Kind] = {
             match=(("mac",), ("ib_guid",)),
             unique=(("node", "name"),),
             ref_key=("node", "name"),
+            identifiers=("mac", "ib_guid"),
         ),
         Kind(
             "switches",
@@ -339,6 +372,7 @@ KINDS: dict[str, Kind] = {
             ),
             match=(("name",),),
             unique=(("serial",), ("management_address",)),
+            identifiers=("serial",),
         ),
         Kind(
             "ports",
@@ -363,6 +397,46 @@ KINDS: dict[str, Kind] = {
             ),
             match=(("label",),),
             ref_key=("label",),
+        ),
+        Kind(
+            "bmcs",
+            Bmc,
+            (
+                Column(
+                    "node",
+                    "node name (nodes sheet); one BMC per node",
+                    required=True,
+                    ref=Ref("nodes"),
+                ),
+                Column(
+                    "address",
+                    "BMC address or host (https:// assumed) or its Redfish URL",
+                    bmc_url,
+                    required=True,
+                    field="url",
+                    export="url",
+                ),
+                Column("system_id", "ComputerSystem path; empty: the BMC's only system", text(200)),
+                Column("username", "BMC user", required=True),
+                Column(
+                    "password",
+                    "BMC password: write-only, never exported; empty keeps it",
+                    text(200),
+                    field="password_encrypted",
+                    secret=True,
+                ),
+                Column(
+                    "password_ref",
+                    "or where it lives: env:VARIABLE or file:/path",
+                    password_reference,
+                ),
+                Column("verify_tls", "check the BMC's TLS certificate", boolean, default=True),
+                Column(
+                    "driver", "power protocol", choice(Bmc.Driver), default=Bmc.Driver.REDFISH.value
+                ),
+            ),
+            match=(("node",),),
+            ref_key=("node",),
         ),
     )
 }

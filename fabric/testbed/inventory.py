@@ -57,22 +57,36 @@ def build(
     for device in switches:
         os.environ[PASSWORD_VARIABLE] = device.password  # all test devices share one password
         leaf = Switch.objects.create(
-            name=device.name, site=site, vendor=device.device_type.split("_")[0],
-            platform=device.device_type, management_address=device.host,
-            management_port=device.port, username=device.username,
-            credentials_ref=f"env:{PASSWORD_VARIABLE}", role=Switch.Role.LEAF,
-        )  # fmt: skip
+            name=device.name,
+            site=site,
+            vendor=device.device_type.split("_")[0],
+            platform=device.device_type,
+            management_address=device.host,
+            management_port=device.port,
+            username=device.username,
+            credentials_ref=f"env:{PASSWORD_VARIABLE}",
+            role=Switch.Role.LEAF,
+        )
         for n in range(1, nodes_per_switch + 1):
             node = Node.objects.create(
-                name=f"{device.name}-n{n}", serial=f"LAB-{device.name}-{n}", vendor="lab",
-                model="lab", node_type="lab", gpu_model=gpu_model, site=site,
+                name=f"{device.name}-n{n}",
+                serial=f"LAB-{device.name}-{n}",
+                vendor="lab",
+                model="lab",
+                node_type="lab",
+                gpu_model=gpu_model,
+                site=site,
                 state=NodeState.ALLOCATED if organization else NodeState.AVAILABLE,
                 organization=organization,
-            )  # fmt: skip
+            )
             GPU.objects.create(
-                node=node, index=0, uuid=f"GPU-00000000-0000-0000-0000-{node.pk:012d}",
-                model=gpu_model or "LAB GPU", memory_mb=1, pci_bus_id="00000000:18:00.0",
-            )  # fmt: skip
+                node=node,
+                index=0,
+                uuid=f"GPU-00000000-0000-0000-0000-{node.pk:012d}",
+                model=gpu_model or "LAB GPU",
+                memory_mb=1,
+                pci_bus_id="00000000:18:00.0",
+            )
             nic = NetworkInterface.objects.create(
                 node=node, name="eth0", mac=f"02:fe:00:00:{node.pk // 256:02x}:{node.pk % 256:02x}"
             )

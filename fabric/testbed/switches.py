@@ -217,7 +217,7 @@ def build_fakenos(specs: list[SwitchSpec], state_dir: Path):
     from fakenos import FakeNOS
     from fakenos.core.nos import Nos
 
-    from fabric.testbed.fakenos_shell import PLATFORMS, RecordingSshServer, SwitchState, make_shell
+    from fabric.testbed.fakenos_peer import PLATFORMS, RecordingSshServer, SwitchState, make_shell
 
     hosts: dict[str, Any] = {}
     plugins: list[Nos] = []
@@ -270,7 +270,7 @@ def serve(
                 net.stop()
             if attempt == 4 or any(s.port for s in specs):
                 raise
-    from fabric.testbed.fakenos_shell import PLATFORMS
+    from fabric.testbed.fakenos_peer import PLATFORMS
 
     switches = [
         Switch(

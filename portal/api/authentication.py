@@ -1,12 +1,17 @@
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import authentication, exceptions
+from rest_framework import authentication, exceptions, permissions
 
+from portal.models import ApiToken
 from portal.services.tokens import api_token_authenticate
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
     """`Authorization: Bearer sfk_…`: the request acts as the token creator's membership in the
-    token's organization, limited by the token's scope."""
+    token's organization, limited by the token's scope.
+
+    The scope is enforced here, where every token use passes, rather than in each view's
+    permission classes: a read token never writes, whoever made it (staff included) and
+    whatever permissions a view declares."""
 
     keyword = "Bearer"
 
@@ -20,6 +25,9 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if found is None:
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
         token, membership = found
+        writes = request.method not in permissions.SAFE_METHODS
+        if writes and token.scope != ApiToken.Scope.READ_WRITE:
+            raise exceptions.PermissionDenied("This token's scope is read-only: it cannot write.")
         request._request.membership = membership
         return membership.user, token
 

@@ -3,6 +3,7 @@ from portal.models.jobs import Job, JobEvent
 from portal.models.organizations import Invitation, Membership, Organization
 from portal.models.ssh_keys import SshKey
 from portal.models.tokens import ApiToken
+from portal.models.transitions import TransitionEvent
 from portal.models.users import User
 
 __all__ = [
@@ -14,5 +15,6 @@ __all__ = [
     "Membership",
     "Organization",
     "SshKey",
+    "TransitionEvent",
     "User",
 ]

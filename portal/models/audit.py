@@ -17,6 +17,9 @@ class AuditEvent(models.Model):
         MEMBER_REMOVED = "member_removed", "Member removed"
         TOKEN_CREATED = "token_created", "API token created"
         TOKEN_REVOKED = "token_revoked", "API token revoked"
+        # Dotted values: rows written before these were members keep their meaning.
+        INFERENCE_KEY_CREATED = "inference_key.create", "Inference key created"
+        INFERENCE_KEY_REVOKED = "inference_key.revoke", "Inference key revoked"
         SSH_KEY_ADDED = "ssh_key_added", "SSH key added"
         SSH_KEY_REMOVED = "ssh_key_removed", "SSH key removed"
         CARD_ADDED = "card_added", "Card added"
@@ -32,13 +35,19 @@ class AuditEvent(models.Model):
         ADMIN = "admin", "Operator console"
 
     organization = models.ForeignKey(
-        "portal.Organization", on_delete=models.CASCADE, null=True, blank=True,
+        "portal.Organization",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
         related_name="audit_events",
-    )  # fmt: skip
+    )
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
         related_name="+",
-    )  # fmt: skip
+    )
     action = models.CharField(max_length=32, choices=Action.choices)
     target = models.CharField(max_length=200, blank=True)
     detail = models.JSONField(default=dict, blank=True)

@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from portal.models.transitions import TransitionEvent
+
 
 class JobState(models.TextChoices):
     QUEUED = "queued", "Queued"
@@ -40,18 +42,9 @@ class Job(models.Model):
         return f"{self.get_kind_display()} #{self.pk}"
 
 
-class JobEvent(models.Model):
+class JobEvent(TransitionEvent):
     """One state transition of a job: who or what moved it, from where to where, and when."""
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events")
     from_state = models.CharField(max_length=16, choices=JobState.choices, blank=True)
     to_state = models.CharField(max_length=16, choices=JobState.choices)
-    actor = models.CharField(max_length=120)
-    detail = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["created_at", "pk"]
-
-    def __str__(self) -> str:
-        return f"job {self.job_id}: {self.from_state or '-'} -> {self.to_state}"

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from portal import realtime
+from portal.celery import task
 from portal.models import Job, Organization, User
 from portal.models.jobs import JobState
 from portal.selectors import job_snapshot
@@ -22,10 +23,8 @@ def _publish_job_on_commit(job: Job) -> None:
 
 @transaction.atomic
 def job_start(*, user: User, organization: Organization, kind: str) -> Job:
-    from portal.tasks import job_run
-
     job = Job.objects.create(organization=organization, created_by=user, kind=kind)
-    transaction.on_commit(lambda: job_run.delay(job.pk))
+    transaction.on_commit(lambda: task("portal.tasks.job_run").delay(job.pk))
     return job
 
 

@@ -5,16 +5,18 @@ from datetime import timedelta
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from portal import realtime
 from portal.models import AuditEvent, Invitation, Membership, Organization, User
-from portal.permissions import Permission, require
+from portal.permissions import Permission, has_permission, require
 from portal.services.audit import Actor, audit_record
+from portal.services.mail import mail_queue
 
 Role = Membership.Role
 INVITATION_SALT = "portal.invitation"
@@ -41,6 +43,13 @@ def organization_create(*, name: str, owner: User, actor: Actor | None = None) -
     return organization
 
 
+def _access_revoked_on_commit(*, user_id: int) -> None:
+    """Open websockets authorize only on connect: tell the user's sockets to check again once
+    the change is committed (they close if what they stream is no longer visible)."""
+    # Robust: the change is committed; Redis being away must not turn it into a 500 (logged).
+    transaction.on_commit(lambda: realtime.access_revoked_publish(user_id=user_id), robust=True)
+
+
 def _owners(organization: Organization):
     return organization.memberships.filter(role=Role.OWNER)
 
@@ -62,8 +71,11 @@ def membership_role_change(*, by: Membership, membership: Membership, role: str,
     if membership.role == Role.OWNER != role and _owners(membership.organization).count() <= 1:
         raise ValidationError({"role": "An organization needs at least one owner."})
     before = membership.role
+    could_view = has_permission(membership, Permission.VIEW)
     membership.role = role
     membership.save(update_fields=["role"])
+    if could_view and not has_permission(membership, Permission.VIEW):
+        _access_revoked_on_commit(user_id=membership.user_id)
     audit_record(
         action=AuditEvent.Action.ROLE_CHANGED,
         actor=actor,
@@ -87,6 +99,7 @@ def membership_remove(*, by: Membership, membership: Membership, actor: Actor) -
     if membership.role == Role.OWNER and _owners(membership.organization).count() <= 1:
         raise ValidationError("The last owner cannot leave; make someone else an owner first.")
     membership.delete()
+    _access_revoked_on_commit(user_id=membership.user_id)
     audit_record(
         action=AuditEvent.Action.MEMBER_REMOVED,
         actor=actor,
@@ -126,9 +139,12 @@ def invitation_create(
     if organization.memberships.filter(user__email__iexact=email).exists():
         raise ValidationError({"email": f"{email} is already a member."})
     Invitation.objects.filter(
-        organization=organization, email__iexact=email, accepted_at=None, declined_at=None,
+        organization=organization,
+        email__iexact=email,
+        accepted_at=None,
+        declined_at=None,
         revoked_at=None,
-    ).update(revoked_at=timezone.now())  # a new invitation replaces an open one  # fmt: skip
+    ).update(revoked_at=timezone.now())  # a new invitation replaces an open one
     invitation = Invitation.objects.create(
         organization=organization,
         email=email,
@@ -145,12 +161,11 @@ def invitation_create(
     )
     link = base_url.rstrip("/") + reverse("portal:invitation", args=[invitation_token(invitation)])
     context = {"invitation": invitation, "link": link}
-    transaction.on_commit(
-        lambda: send_mail(
+    mail_queue(
+        message=EmailMessage(
             subject=f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}Join {organization.name}",
-            message=render_to_string("portal/email/invitation.txt", context),
-            from_email=None,
-            recipient_list=[email],
+            body=render_to_string("portal/email/invitation.txt", context),
+            to=[email],
         )
     )
     return invitation

@@ -1,8 +1,5 @@
-"""API tokens: shown once, stored as a SHA-256 digest, looked up by a public prefix."""
+"""API tokens: shown once, stored as a digest, looked up by a public prefix (`portal.secrets`)."""
 
-import hashlib
-import hmac
-import secrets
 from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -11,15 +8,12 @@ from django.utils import timezone
 
 from portal.models import ApiToken, AuditEvent, Membership
 from portal.permissions import Permission, require
+from portal.secrets import secret_generate, secret_lookup, secret_revoke, secret_verify
 from portal.services.audit import Actor, audit_record
 
 TOKEN_PREFIX = "sfk"  # noqa: S105  (a public marker, not a secret)
 # last_used_at is written at most this often per token, so reads stay reads.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-
-
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 @transaction.atomic
@@ -37,14 +31,14 @@ def api_token_create(
         raise ValidationError({"scope": f"Unknown scope {scope!r}."})
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationError({"expires_at": "The expiry must be in the future."})
-    prefix = secrets.token_hex(4)
-    plain = f"{TOKEN_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+    issued = secret_generate(marker=TOKEN_PREFIX)
+    prefix = issued.lookup
     token = ApiToken.objects.create(
         organization=by.organization,
         created_by=by.user,
         name=name.strip()[:80] or "API token",
         prefix=prefix,
-        digest=_digest(plain),
+        digest=issued.digest,
         scope=scope,
         expires_at=expires_at,
     )
@@ -55,7 +49,7 @@ def api_token_create(
         target=f"{token.name} ({prefix})",
         detail={"scope": scope, "expires_at": expires_at.isoformat() if expires_at else None},
     )
-    return token, plain
+    return token, issued.plain
 
 
 @transaction.atomic
@@ -63,9 +57,7 @@ def api_token_revoke(*, by: Membership, token: ApiToken, actor: Actor) -> ApiTok
     if token.organization_id != by.organization_id:
         raise PermissionDenied("Not this organization's token.")
     require(by, Permission.MANAGE_TOKENS)
-    if token.revoked_at is None:
-        token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
+    if secret_revoke(token):
         audit_record(
             action=AuditEvent.Action.TOKEN_REVOKED,
             actor=actor,
@@ -78,15 +70,15 @@ def api_token_revoke(*, by: Membership, token: ApiToken, actor: Actor) -> ApiTok
 def api_token_authenticate(plain: str) -> tuple[ApiToken, Membership] | None:
     """The live token `plain` names and the membership it acts through, or None. A token acts
     as its creator within its organization: it dies with the creator's membership."""
-    parts = plain.split("_", 2)  # the secret itself may contain "_"
-    if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
+    lookup = secret_lookup(plain, marker=TOKEN_PREFIX)
+    if lookup is None:
         return None
     token = (
         ApiToken.objects.select_related("organization", "created_by")
-        .filter(prefix=parts[1], revoked_at=None)
+        .filter(prefix=lookup, revoked_at=None)
         .first()
     )
-    if token is None or not hmac.compare_digest(token.digest, _digest(plain)):
+    if token is None or not secret_verify(plain, token.digest):
         return None
     now = timezone.now()
     if token.expires_at is not None and token.expires_at <= now:

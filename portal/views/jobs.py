@@ -1,16 +1,9 @@
-"""The landing page, the dashboard and background jobs."""
+"""Background jobs (the platform self-check, an operator's tool in the operator console)."""
 
-from django.contrib.auth.decorators import login_required
+from django.contrib.admin.views.decorators import staff_member_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from billing.selectors import card_default
-from catalog.selectors import (
-    month_to_date_cost,
-    product_list_public,
-    purchase_blockers,
-    storefront_availability,
-)
 from portal import selectors
 from portal.decorators import membership_required
 from portal.models import Job
@@ -18,37 +11,18 @@ from portal.permissions import Permission, has_permission
 from portal.services.jobs import job_start
 
 
-def home(request):
-    if request.user.is_authenticated:
-        return redirect("portal:dashboard")
-    return render(
-        request,
-        "portal/home.html",
-        {"products": product_list_public(), "availability": storefront_availability()},
-    )
-
-
-@login_required
-def dashboard(request):
+@staff_member_required
+def operator_jobs(request):
+    """The operator console's background jobs: a job belongs to an organization, so the
+    operator sees and starts those of the organization they act in (none: nothing to run)."""
     membership = request.membership
-    if membership is None:
-        if request.user.enrollments.exists():
-            return redirect("courses:list")  # a student: their courses are their home
-        return redirect("portal:organization_create")
-    if not has_permission(membership, Permission.VIEW):
-        return redirect("billing:overview")  # the billing role sees money, not machines
     return render(
         request,
-        "portal/dashboard.html",
+        "portal/operator_jobs.html",
         {
-            "organization": membership.organization,
-            "jobs": selectors.job_list(membership=membership)[:10],
-            "can_order": has_permission(membership, Permission.ORDER),
-            "blockers": purchase_blockers(user=request.user, membership=membership),
-            "card": card_default(organization=membership.organization),
-            "month_cost": month_to_date_cost(organization=membership.organization),
-            "products": product_list_public(),
-            "availability": storefront_availability(),
+            "membership": membership,
+            "jobs": selectors.job_list(membership=membership)[:10] if membership else [],
+            "can_run": membership is not None and has_permission(membership, Permission.ORDER),
         },
     )
 

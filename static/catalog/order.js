@@ -1,10 +1,19 @@
 // Follows one order over its websocket: the server sends the whole snapshot on connect and on
-// every change; the page redraws the steps, the servers and the cost from it.
+// every change; the page redraws the steps, the servers and the cost from it. Live events ride
+// on Redis, which may be slow or away: when the socket stays quiet while the order works, the
+// page reads the snapshot from the database instead, and the live indicator says what it knows
+// ("delayed, retrying" when the order waits on a platform service or has not moved for long).
 (function () {
   const root = document.getElementById("order");
   if (!root) return;
   const finished = new Set(["active", "terminated", "failed", "cancelled"]);
   const live = document.getElementById("order-live");
+  const QUIET_MS = 10000;
+  let current = null; // the snapshot on show
+  let heard = Date.now(); // when a snapshot last arrived, by socket or by poll
+  let socketOpen = false;
+  let unansweredSince = null; // the portal itself did not answer a poll
+  let refused = false; // the socket said this user may not follow this order
 
   function text(tag, value, cls) {
     const el = document.createElement(tag);
@@ -49,9 +58,23 @@
       const tr = document.createElement("tr");
       const connect = document.createElement("td");
       connect.append(text("code", node.ssh));
-      tr.append(text("td", node.hostname), text("td", node.address || "—"), text("td", node.state), connect);
+      const keys = document.createElement("td");
+      keys.className = "host-keys";
+      for (const key of node.host_keys || []) {
+        const line = document.createElement("div");
+        line.className = "small";
+        line.append(text("code", key.fingerprint, "fingerprint"), ` (${key.type})`);
+        keys.append(line);
+      }
+      if (!keys.childElementCount) keys.textContent = "—";
+      tr.append(text("td", node.hostname), text("td", node.address || "—"), text("td", node.state), connect, keys);
       return tr;
     }));
+    const known = document.getElementById("order-known-hosts");
+    if (known) {
+      known.textContent = nodes.flatMap((node) => (node.host_keys || []).map((key) => key.known_hosts))
+        .filter(Boolean).map((line) => `${line}\n`).join("");
+    }
   }
 
   // Between events the cost grows by the second at the quoted rate while the order runs.
@@ -68,7 +91,29 @@
     }, 1000) : null;
   }
 
+  function showDelay(order) {
+    const box = document.getElementById("order-delay");
+    if (!box) return;
+    box.classList.toggle("d-none", !order.delay);
+    box.textContent = order.delay
+      ? order.delay.message + " Since " + time(order.delay.since) + "; your order goes on by itself once it answers."
+      : "";
+  }
+
+  function showLive() {
+    if (refused) live.textContent = "not allowed";
+    else if (current && current.delay) live.textContent = "delayed, retrying";
+    else if (unansweredSince) live.textContent = "no answer from the portal since " + unansweredSince.toLocaleTimeString();
+    else if (!socketOpen) live.textContent = "reconnecting…";
+    else if (current && finished.has(current.state)) live.textContent = "connected (" + current.state + ")";
+    else live.textContent = "connected";
+  }
+
   function show(order) {
+    current = order;
+    heard = Date.now();
+    unansweredSince = null;
+    showDelay(order);
     const state = document.getElementById("order-state");
     state.textContent = order.state_label;
     state.dataset.state = order.state;
@@ -88,20 +133,36 @@
       text("li", time(e.at) + " " + (e.from || "—") + " → " + e.to + " by " + e.actor + " " + e.detail)));
     const terminate = document.getElementById("terminate");
     if (terminate && ["terminated", "failed", "cancelled", "stopping"].includes(order.state)) terminate.disabled = true;
+    showLive();
   }
+
+  // The socket is quiet while the order works: ask the database how it stands.
+  function poll() {
+    const working = !current || !finished.has(current.state);
+    if (refused || !working || Date.now() - heard < QUIET_MS) return;
+    fetch(root.dataset.snapshotUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then((response) => {
+        if (!response.ok) throw new Error(response.status);
+        return response.json();
+      })
+      .then(show)
+      .catch(() => {
+        unansweredSince = unansweredSince || new Date();
+        showLive();
+      });
+  }
+  setInterval(poll, 3000);
 
   function connect(delay) {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const socket = new WebSocket(scheme + "://" + location.host + root.dataset.wsPath);
-    socket.onopen = () => { live.textContent = "connected"; delay = 500; };
-    socket.onmessage = (event) => {
-      const order = JSON.parse(event.data);
-      show(order);
-      live.textContent = finished.has(order.state) ? "connected (" + order.state + ")" : "connected";
-    };
+    socket.onopen = () => { socketOpen = true; delay = 500; showLive(); };
+    socket.onmessage = (event) => show(JSON.parse(event.data));
     socket.onclose = (event) => {
-      if (event.code === 4401 || event.code === 4404) { live.textContent = "not allowed"; return; }
-      live.textContent = "reconnecting…";
+      socketOpen = false;
+      if (event.code === 4401 || event.code === 4404) refused = true;
+      showLive();
+      if (refused) return;
       setTimeout(() => connect(Math.min(delay * 2, 10000)), delay);
     };
   }

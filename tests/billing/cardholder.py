@@ -43,11 +43,11 @@ def payment_method(payment_method_id: str):
 
 def save_card(membership, number: str = GOOD):
     """The whole card flow for `membership`: start, confirm as the browser would, complete."""
-    from billing import services
+    from billing.services import cards
     from portal.services.audit import Actor
 
-    secret = services.card_setup_start(membership=membership)
-    return services.card_setup_complete(
+    secret = cards.card_setup_start(membership=membership)
+    return cards.card_setup_complete(
         organization=membership.organization,
         setup_intent_id=confirm(secret, number),
         actor=Actor(user=membership.user),

@@ -8,11 +8,11 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from billing.budgets import budget_check
-from billing.ledger import usage_record
 from billing.models import Budget, CreditGrant
+from billing.services.budgets import budget_check
+from billing.services.ledger import usage_record
 from fabric.services.allocations import allocation_request
-from fabric.services.fleet import fleet_generate
+from fabric.testbed.fleet import fleet_generate
 from portal.models import AuditEvent
 from portal.services.audit import Actor
 from tests.portal.factories import member, organization_of

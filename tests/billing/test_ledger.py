@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from billing.invoicing import invoice_create, invoice_pay
-from billing.ledger import usage_correct, usage_record
 from billing.models import CreditGrant, Invoice, Rate, UsageEvent
 from billing.rating import charges
 from billing.selectors import credit_balance
+from billing.services.invoicing import invoice_create, invoice_pay
+from billing.services.ledger import usage_correct, usage_record
 from tests.billing import cardholder
 from tests.portal.factories import member, organization_of
 
@@ -81,7 +81,7 @@ def test_concurrent_writes_from_several_worker_processes_lose_nothing():
         "import os, sys, django; os.environ['DJANGO_SETTINGS_MODULE']='portal.settings'; "
         "django.setup()\n"
         "from datetime import UTC, datetime\nfrom decimal import Decimal\n"
-        "from billing.ledger import usage_record\nfrom portal.models import Organization\n"
+        "from billing.services.ledger import usage_record\nfrom portal.models import Organization\n"
         "org = Organization.objects.get(pk=int(sys.argv[1])); w = int(sys.argv[2])\n"
         "t = datetime(2026, 11, 1, tzinfo=UTC)\n"
         "for n in range(w * 50, w * 50 + 150):\n"
@@ -132,15 +132,15 @@ def test_a_declined_charge_leaves_the_invoice_failed_with_the_reason():
 
 @pytest.mark.django_db(transaction=True)
 def test_a_declined_card_is_retried_on_schedule_then_orders_are_suspended_until_paid():
-    from billing.invoicing import invoices_due
-    from catalog.selectors import purchase_blockers
+    from billing.services.invoicing import invoices_due
+    from catalog.selectors.storefront import purchase_blockers
 
     user = member(verified=True)
     org = organization_of(user)
     cardholder.save_card(user.memberships.get(), "4000000000000341")
     _gpu(org, "allocation:11:a", 3600, start=datetime(2026, 10, 20, tzinfo=UTC))
     now = datetime(2026, 11, 1, 6, tzinfo=UTC)
-    assert invoices_due(now=now) == {"invoiced": 1, "retried": 0}  # October's invoice
+    assert invoices_due(now=now) == {"invoiced": 1, "retried": 0, "failed": 0}  # October
     invoice = Invoice.objects.get()
     assert invoice.state == "payment_failed" and invoice.next_attempt_at == now + timedelta(days=1)
     assert invoices_due(now=now + timedelta(hours=12))["retried"] == 0  # not due yet

@@ -144,10 +144,10 @@ def test_a_payment_settled_by_webhook_marks_the_invoice_paid(live_stack):
     from datetime import UTC, datetime
     from decimal import Decimal
 
-    from billing import gateway
-    from billing.invoicing import invoice_create
-    from billing.ledger import usage_record
+    from billing import payments
     from billing.models import Invoice
+    from billing.services.invoicing import invoice_create
+    from billing.services.ledger import usage_record
 
     membership = member().memberships.get()
     card = cardholder.save_card(membership)
@@ -161,7 +161,7 @@ def test_a_payment_settled_by_webhook_marks_the_invoice_paid(live_stack):
         organization=membership.organization, start=start, end=datetime(2026, 11, 1, tzinfo=UTC)
     )
     # The charge goes out, but its outcome is left to the webhook (as for a slow payment).
-    result = gateway.payment_intent_charge(
+    result = payments.payment_intent_charge(
         customer_id=membership.organization.stripe_customer.stripe_id,
         payment_method_id=card.stripe_payment_method_id,
         amount_cents=int(invoice.total_due * 100), currency="usd", invoice_id=invoice.pk,

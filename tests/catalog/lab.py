@@ -9,9 +9,12 @@ from billing.models import CreditGrant
 from catalog.services.products import product_upsert
 from fabric.services.power import bmc_set
 from fabric.testbed import bmcs, inventory
+from portal.services.audit import Actor
+from portal.services.ssh_keys import ssh_key_add
 from tests.portal.factories import member, organization_of
 
 GPU_MODEL = "NVIDIA L40S"
+LAPTOP_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJjC+Qo+TLKbw6xoy5Od0dJ3PmJLxsNkegZ+mEYaboPy"
 _pool = itertools.count()
 
 
@@ -40,3 +43,8 @@ def customer(credit: str | None = "500"):
     if credit:
         CreditGrant.objects.create(organization=organization_of(user), amount=Decimal(credit))
     return user
+
+
+def with_key(user, public_key: str = LAPTOP_KEY, name: str = "laptop"):
+    """`user` with an SSH key (bare metal is ordered with one), added as the portal adds it."""
+    return ssh_key_add(user=user, name=name, public_key=public_key, actor=Actor(user=user))

@@ -1,13 +1,13 @@
 """Capacity through the API, as a tenant: gated by the purchase checks, priced, scoped."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
 from billing.models import CreditGrant
-from fabric.services.fleet import fleet_generate
+from fabric.testbed.fleet import fleet_generate
 from portal.services.audit import Actor
 from tests.portal.factories import member, organization_of
 
@@ -64,7 +64,9 @@ def test_without_a_way_to_pay_the_request_is_refused_with_the_reasons(client, fl
         content_type="application/json",
     )
     assert response.status_code == 403
-    assert "Verify your email address." in response.json()["detail"]
+    assert response.json() == {
+        "detail": "Verify your email address. Add a card or get prepaid credit."
+    }
 
 
 def test_a_tenant_never_sees_another_tenants_allocation(client, fleet, tenant):
@@ -105,3 +107,40 @@ def test_anyone_sees_availability_and_the_storefront_shows_it(client, fleet):
     nodes = next(r for r in rows if r["gpu_model"] == H100 and r["shape"] == "node")
     assert nodes["available_now"] == 32
     assert H100 in client.get("/").content.decode()
+
+
+def test_a_raw_allocation_says_it_is_billed_from_booking_and_the_ledger_bills_just_that(
+    client, fleet, tenant, django_assert_max_num_queries
+):
+    from billing.rating import charges
+    from catalog.metering import meter_usage
+
+    response = client.post(
+        "/api/v1/capacity/allocations/",
+        {"shape": "gpu", "gpu_model": H100, "count": 2, "lease_hours": 1},
+        content_type="application/json",
+    )
+    held = response.json()
+    assert held["billed"] is True and held["hourly_price"] == "4.98"  # 2 GPUs x $2.49
+    since = datetime.fromisoformat(held["billed_since"])
+    assert abs(since - datetime.fromisoformat(held["starts_at"])) < timedelta(seconds=1)
+    assert "without an order" in held["billing"] and "used or not" in held["billing"]
+    # Nothing runs on it, and it is billed all the same: the hour it held, at that rate.
+    meter_usage(now=since + timedelta(hours=2))
+    (line,) = charges(
+        organization=organization_of(tenant), start=since - timedelta(hours=1),
+        end=since + timedelta(hours=2),
+    )  # fmt: skip
+    assert line.amount == Decimal(held["hourly_price"])
+    for _ in range(3):
+        client.post(
+            "/api/v1/capacity/allocations/", {"shape": "gpu", "gpu_model": H100, "count": 1},
+            content_type="application/json",
+        )  # fmt: skip
+    with django_assert_max_num_queries(12):  # the page's billing terms come in a few queries
+        listed = client.get("/api/v1/capacity/allocations/").json()["results"]
+    assert len(listed) == 4 and all(a["billed"] and a["billed_since"] for a in listed)
+    assert (
+        client.get(f"/api/v1/capacity/allocations/{held['id']}/").json()["billing"]
+        == (held["billing"])
+    )

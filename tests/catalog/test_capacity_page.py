@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from billing.models import CreditGrant
-from fabric.services.fleet import fleet_generate
+from fabric.testbed.fleet import fleet_generate
 from portal.models import Membership
 from portal.services.audit import Actor
 from tests.portal.factories import member, organization_of
@@ -60,3 +60,22 @@ def test_a_member_without_the_order_right_cannot_reserve(client, tenant):
     )
     client.force_login(billing_only)
     assert client.get("/capacity/").status_code == 403
+
+
+def test_the_page_says_what_each_hold_and_reservation_costs(client, tenant):
+    from fabric.services.allocations import allocation_request
+
+    allocation_request(
+        organization=organization_of(tenant), shape="gpu", gpu_model=H100, count=2,
+        actor=Actor(user=tenant),
+    )  # fmt: skip
+    start, end = _window()
+    client.post(
+        "/capacity/",
+        {"gpu_model": H100, "count": 8, "starts_at": f"{start:%Y-%m-%dT%H:%M}",
+         "ends_at": f"{end:%Y-%m-%dT%H:%M}", "weekly_occurrences": 1},
+    )  # fmt: skip
+    page = client.get("/capacity/").content.decode()
+    assert 'data-billed="true"' in page and "<strong>$4.98/h</strong> since" in page
+    assert "A capacity hold without an order" in page and 'id="hold-terms"' in page
+    assert "<td>$59.76</td>" in page and 'id="reservation-terms"' in page

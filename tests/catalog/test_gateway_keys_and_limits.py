@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.test import override_settings
 from django.utils import timezone
 
-from billing.budgets import spending_limit_reached
+from billing.services.budgets import spending_limit_reached
 from catalog.gateway import limits
 from catalog.gateway.keys import inference_key_create, inference_key_lookup, inference_key_revoke
 from catalog.models import InferenceKey
@@ -167,3 +167,28 @@ def test_a_card_added_lifts_the_credit_allowance_within_the_minutely_refresh(
     )  # fmt: skip
     assert gateway_allowances() >= 1
     assert _take(key, now, cost=10 * limits.MICRO).allowed
+
+
+def test_an_organizations_keys_share_its_per_minute_limits_and_see_its_allowance(
+    django_capture_on_commit_callbacks,
+):
+    from decimal import Decimal
+
+    from billing.models import CreditGrant
+
+    user = member()
+    organization = user.memberships.get().organization
+    CreditGrant.objects.create(organization=organization, amount=Decimal("1.00"))  # no card
+    with django_capture_on_commit_callbacks(execute=True):
+        first, _ = inference_key_create(by=user.memberships.get(), name="a", actor=Actor(user=user))
+    second, _ = inference_key_create(by=user.memberships.get(), name="b", actor=Actor(user=user))
+    now = 1_800_000_000.0
+    with override_settings(GATEWAY_ORGANIZATION_RPM=3, GATEWAY_ORGANIZATION_TPM=1000):
+        taken = [_take(key, now, tokens=100, cost=1_000) for key in (first, second, first)]
+        assert [d.organization_requests for d in taken] == [1, 2, 3]
+        assert [d.requests for d in taken] == [1, 1, 2]  # each key counts its own too
+        assert taken[-1].organization_tokens == 300
+        assert taken[-1].allowance_micro == 1 * limits.MICRO - 3_000
+        assert _take(second, now, tokens=1).reason == "requests"  # the fourth of the minute
+        assert _take(second, now + 60, tokens=1001).reason == "tokens"  # a new minute
+        assert _take(second, now + 60, tokens=1000).allowed

@@ -6,14 +6,14 @@ from decimal import Decimal
 
 import pytest
 
-from billing.ledger import usage_correct
 from billing.models import UsageEvent
 from billing.rating import charges
+from billing.services.ledger import usage_correct
 from catalog.metering import meter_usage, unmetered_cost
 from fabric.models import Allocation
 from fabric.services.allocations import allocation_release, allocation_request
-from fabric.services.fleet import fleet_generate
 from fabric.states import allocation_transition
+from fabric.testbed.fleet import fleet_generate
 from portal.services.audit import Actor
 from tests.portal.factories import member, organization_of
 
@@ -84,3 +84,74 @@ def test_a_grown_lease_is_metered_at_each_size_for_the_time_it_had_it(org):
     assert meter_usage(now=T0 + timedelta(minutes=40)) == 1  # hour 09 closed at 10:00
     # 09:20-10:00 on the first node, 09:50-10:00 on the second
     assert _gpu_seconds(org) == 40 * 60 * 8 + 10 * 60 * 8
+
+
+# --- reservations: billed for what they keep, used or not; never twice ------------------------
+
+WINDOW = T0.replace(minute=0) + timedelta(hours=1)  # 10:00, forty minutes after T0
+
+
+def _reserve(org, count=2, hours=2, weeks=1):
+    from fabric.services.reservations import reservation_book
+
+    return reservation_book(
+        organization=org, gpu_model=H100, count=count, starts_at=WINDOW,
+        ends_at=WINDOW + timedelta(hours=hours), weekly_occurrences=weeks, actor=SYSTEM, now=T0,
+    )  # fmt: skip
+
+
+def _reserved(org) -> Decimal:
+    events = UsageEvent.objects.filter(organization=org, item=f"{H100}:reserved")
+    return sum((e.quantity for e in events), Decimal(0))
+
+
+def test_a_reservation_is_billed_for_its_whole_window_at_its_quoted_price_once(org):
+    from catalog.pricing import quote
+
+    reservation = _reserve(org)  # 2 GPUs, 10:00-12:00, nothing runs on them
+    assert meter_usage(now=WINDOW + timedelta(minutes=30)) == 0  # the running hour waits
+    # ... but is counted live: half an hour of 2 GPUs at $2.49
+    assert unmetered_cost(organization=org, now=WINDOW + timedelta(minutes=30)) == Decimal("2.49")
+    assert meter_usage(now=WINDOW + timedelta(hours=3)) == 2  # 10:00-11:00, 11:00-12:00
+    assert meter_usage(now=WINDOW + timedelta(hours=3)) == 0  # the task again: nothing twice
+    assert meter_usage(now=WINDOW + timedelta(days=1)) == 0
+    assert _reserved(org) == 2 * 2 * 3600
+    (line,) = charges(organization=org, start=T0, end=T0 + timedelta(days=1))
+    assert line.item == f"{H100}:reserved"
+    assert line.amount == quote(H100, reservation.gpu_hours) == Decimal("9.96")
+
+
+def test_cancelling_before_a_window_costs_nothing_and_during_one_the_time_until_then(org):
+    from fabric.services.reservations import reservation_cancel
+
+    early = _reserve(org, count=1)
+    reservation_cancel(reservation=early, actor=SYSTEM, now=T0 + timedelta(minutes=5))
+    assert meter_usage(now=WINDOW + timedelta(days=1)) == 0
+    weekly = _reserve(org, count=2, weeks=2)  # 10:00-12:00 today and in a week
+    reservation_cancel(reservation=weekly, actor=SYSTEM, now=WINDOW + timedelta(minutes=30))
+    meter_usage(now=WINDOW + timedelta(hours=1))
+    meter_usage(now=WINDOW + timedelta(weeks=1, hours=3))
+    assert _reserved(org) == 2 * 30 * 60  # half an hour of 2 GPUs; next week never
+    assert UsageEvent.objects.filter(source=f"reservation:{early.pk}").count() == 0
+
+
+def test_a_notebook_claiming_reserved_gpus_adds_no_second_charge_inside_the_window(org):
+    from fabric.services.allocations import allocation_extend
+    from fabric.services.reservations import reservation_claim
+
+    reservation = _reserve(org, count=1)  # 10:00-12:00
+    during = WINDOW + timedelta(minutes=10)
+    claim = reservation_claim(reservation=reservation, shape="gpu", actor=SYSTEM, now=during)
+    assert claim is not None and claim.claimed_from.reservation_id == reservation.pk
+    # The session runs past the window: the hour after it is the claim's own.
+    allocation_extend(
+        allocation=claim, ends_at=WINDOW + timedelta(hours=3), actor=SYSTEM, now=during
+    )
+    meter_usage(now=WINDOW + timedelta(hours=4))
+    assert _reserved(org) == 2 * 3600  # the reservation: its whole window, once
+    own = UsageEvent.objects.filter(source=f"allocation:{claim.pk}")
+    assert [(e.started_at, e.quantity) for e in own] == [(WINDOW + timedelta(hours=2), 3600)]
+    lines = charges(organization=org, start=T0, end=T0 + timedelta(days=1))
+    assert {line.item: line.amount for line in lines} == {
+        f"{H100}:reserved": Decimal("4.98"), f"{H100}:gpu": Decimal("2.49")
+    }  # fmt: skip

@@ -43,14 +43,31 @@ def wait_for(order: Order, states, timeout: float = 90) -> Order:
     raise AssertionError(f"order stuck in {order.state}: {order.message}")
 
 
-def assert_given_back(order: Order, nodes) -> None:
-    """Capacity released, no NIC left on the network, servers available, nothing billed."""
+def wait_for_node(node: Node, state: str, timeout: float = 30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        node.refresh_from_db()
+        if node.state == state:
+            return node.events.order_by("-pk").first()
+        time.sleep(0.2)
+    raise AssertionError(f"{node} stuck in {node.state}, not {state}")
+
+
+def assert_given_back(order: Order, nodes, unbootable=()) -> None:
+    """Capacity released, no NIC left on the network, servers back to the pool (those it held
+    through cleaning first), nothing billed. An `unbootable` server (its BMC refuses) cannot be
+    booted into its cleaning job: it ends in maintenance, never back in the pool."""
+    for node in unbootable:
+        event = wait_for_node(node, NodeState.MAINTENANCE)
+        assert event.detail.startswith("cleaning failed: cannot boot the cleaning job")
+    nodes = [n for n in nodes if n not in unbootable]
     if order.allocation_id:
         order.allocation.refresh_from_db()
         assert order.allocation.state in ("released", "cancelled")
     assert not NetworkAttachment.objects.filter(state__in=["pending", "attached"]).exists()
-    states = Node.objects.filter(pk__in=[n.pk for n in nodes]).values_list("state", flat=True)
-    assert set(states) == {NodeState.AVAILABLE}
+    held = Node.objects.filter(pk__in=[n.pk for n in nodes])
+    assert set(held.values_list("state", flat=True)) <= {NodeState.AVAILABLE, NodeState.CLEANING}
+    assert not held.exclude(organization=None).exists()
     assert order.ready_at is None
     assert not UsageEvent.objects.filter(organization=order.organization).exists()
 
@@ -81,7 +98,7 @@ def test_given_a_bmc_that_refuses_the_credentials_then_the_order_fails_at_once(
 
     assert "refused the credentials" in order.message
     assert "no" not in order.message.split()  # the password never reaches a message
-    assert_given_back(order, nodes)
+    assert_given_back(order, nodes, unbootable=[nodes[0]])
 
 
 def test_given_a_switch_that_rejects_a_command_then_the_order_fails_and_no_switch_keeps_config(

@@ -8,7 +8,7 @@ import pytest
 
 from billing.models import UsageEvent
 from catalog.models import Order, OrderState, OrderStep
-from catalog.selectors_orders import order_snapshot
+from catalog.selectors.orders import order_snapshot
 from catalog.services.orders import order_advance_run, order_place, order_terminate
 from fabric.models import AllocationState, NetworkAttachment, Node, NodeState
 from fabric.services.power import node_power_state
@@ -71,7 +71,8 @@ def test_given_servers_and_credit_when_the_order_runs_then_they_are_on_networked
     assert order.allocation.state == AllocationState.RELEASED
     assert not NetworkAttachment.objects.filter(network=order.network, state="attached").exists()
     states = Node.objects.filter(pk__in=[h.pk for h in held]).values_list("state", flat=True)
-    assert set(states) == {NodeState.AVAILABLE}
+    assert set(states) == {NodeState.CLEANING}  # given back: erased before placeable again
+    assert {n["state"] for n in order_snapshot(order)["handover"]["nodes"]} == {"ended"}
     usage = UsageEvent.objects.filter(source=f"allocation:{order.allocation_id}")
     billed = sum(e.quantity for e in usage)
     window = (order.ended_at - order.ready_at).total_seconds()

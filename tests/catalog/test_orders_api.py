@@ -9,16 +9,17 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from billing.budgets import spending_limit_reached
 from billing.models import UsageEvent
 from billing.rating import CENT
+from billing.services.budgets import spending_limit_reached
 from catalog.metadata import metadata_token
 from catalog.metering import order_cost
-from catalog.models import Order, OrderState
+from catalog.models import Order, OrderState, Product
 from fabric.services.allocations import lease_sweep
 from portal.models import SshKey
 from portal.services.audit import Actor
-from tests.catalog.lab import GPU_MODEL, bare_metal_lab, customer
+from tests.catalog.factories import ProductFactory
+from tests.catalog.lab import GPU_MODEL, bare_metal_lab, customer, with_key
 from tests.catalog.test_order_steps import drive, place
 from tests.portal.factories import member
 
@@ -34,6 +35,7 @@ def lab(switches, bmc_emulator):
 
 def test_given_a_bad_spec_then_each_field_is_named_and_nothing_is_ordered(client, lab):
     user = customer()
+    with_key(user)
     client.force_login(user)
     answer = client.post(
         "/api/v1/orders/",
@@ -62,6 +64,23 @@ def test_given_an_unverified_customer_without_credit_then_ordering_is_refused_wi
     assert answer.status_code == 403
     assert "Verify your email" in answer.json()["detail"]
     assert "Add a card or get prepaid credit" in answer.json()["detail"]
+
+
+def test_given_a_product_off_sale_or_nothing_fulfils_yet_then_400_naming_the_product(client):
+    ProductFactory(slug="ray", kind=Product.Kind.RAY)
+    client.force_login(customer())
+    answers = {
+        slug: client.post(
+            "/api/v1/orders/", {"product": slug, "gpu_model": GPU_MODEL}, "application/json"
+        )
+        for slug in ("no-such", "ray")
+    }
+    assert {answer.status_code for answer in answers.values()} == {400}
+    assert answers["no-such"].json() == {"product": ["No such product on sale."]}
+    (why,) = answers["ray"].json().values()
+    assert list(answers["ray"].json()) == ["product"]
+    assert why.startswith("Nothing can fulfil 'ray' orders yet")
+    assert not Order.objects.exists()
 
 
 def test_an_order_placed_by_api_is_followed_handed_over_and_terminated_and_others_see_nothing(
@@ -145,6 +164,7 @@ def test_given_a_quota_smaller_than_the_order_then_placing_it_is_refused_with_th
     from fabric.models import Quota
 
     user = customer()
+    with_key(user)
     Quota.objects.create(organization=user.memberships.get().organization, max_gpus=1)
     client.force_login(user)
     answer = client.post(

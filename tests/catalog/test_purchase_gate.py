@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from billing.models import CreditGrant
-from catalog.selectors import purchase_blockers
+from catalog.selectors.storefront import purchase_blockers
 from portal.models import Membership
 from tests.portal.factories import member
 

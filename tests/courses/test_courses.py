@@ -3,14 +3,17 @@ all, invitations joined by the invited address only, launches refused with a cle
 over quota, over budget or outside the term, staff roles, usage CSV, and the hub's admission
 applying the same rules."""
 
+import csv
+import io
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_email
 from django.utils import timezone
 
-from catalog.notebooks.admission import notebook_admission
+from catalog.services.notebooks import notebook_admission
 from catalog.services.orders import order_advance_run
 from catalog.services.products import product_upsert
 from courses import services
@@ -164,6 +167,22 @@ def test_tas_see_and_stop_but_do_not_change_quotas_and_others_see_nothing(client
     assert 'id="launch"' in client.get(f"/courses/{course.pk}/").content.decode()
     client.force_login(member())
     assert client.get(f"/courses/{course.pk}/").status_code == 404
+
+
+def test_a_student_address_that_reads_as_a_formula_is_inert_text_in_the_usage_csv(client):
+    address = "=1+2@evil.example"
+    validate_email(address)  # an address a student may really have
+    admin = university()
+    course = course_of(admin)
+    _, enrollment = student_in(course)
+    Enrollment.objects.filter(pk=enrollment.pk).update(email=address)
+    client.force_login(admin)
+
+    response = client.get(f"/courses/{course.pk}/usage.csv")
+
+    header, row = csv.reader(io.StringIO(response.content.decode()))
+    assert header[0] == "email" and row[:2] == ["'" + address, "student"]
+    assert not [c for c in row if c.startswith(("=", "+", "-", "@", "\t", "\r"))]
 
 
 def test_course_budget_alerts_go_out_once_per_level_and_at_100_percent_notebooks_stop(

@@ -1,6 +1,9 @@
-"""A customer with a card orders a 2-server bare-metal cluster in the browser, watches each
-step's progress arrive over the websocket, reads the ssh details, then terminates it. Real
-worker, real switches over SSH, the Redfish emulator, localstripe."""
+"""A customer with a card and no SSH key adds one on the order form, orders a 2-server
+bare-metal cluster in the browser, watches each step's progress arrive over the websocket,
+reads the ssh details, then terminates it. Real worker, real switches over SSH, the Redfish
+emulator, localstripe."""
+
+import re
 
 import pytest
 from playwright.sync_api import expect
@@ -8,7 +11,7 @@ from playwright.sync_api import expect
 from catalog.models import Order
 from fabric.services.power import node_power_state
 from tests.billing import cardholder
-from tests.catalog.lab import GPU_MODEL, bare_metal_lab, customer
+from tests.catalog.lab import GPU_MODEL, LAPTOP_KEY, bare_metal_lab, customer
 from tests.portal.factories import PASSWORD
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -41,12 +44,18 @@ def test_given_a_customer_with_a_card_when_ordering_two_servers_then_they_come_u
     page.click("#order-bare-metal")
     page.select_option("#id_gpu_model", GPU_MODEL)
     page.fill("#id_nodes", "2")
+    page.click("#get-quote")  # no key yet: the form asks for one
+    expect(page.locator("#new-key-error")).to_contain_text("Add an SSH key")
+    page.fill("#id_new_key", LAPTOP_KEY)
+    page.fill("#id_new_key_name", "laptop")
     page.click("#get-quote")
     expect(page.locator("#quote")).to_contain_text("per hour")
+    expect(page.locator("#order-ssh-keys")).to_contain_text("laptop (SHA256:")
     page.click("#place-order")
 
+    expect(page).to_have_url(re.compile(r"/orders/\d+/$"))
     order = Order.objects.get(organization__memberships__user=user)
-    expect(page).to_have_url(f"{live_stack.url}/orders/{order.pk}/")
+    assert order.spec["ssh_keys"] == [user.ssh_keys.get(name="laptop").fingerprint]
     page.evaluate(WATCH_STEPS)
     expect(page.locator("#order-state")).to_have_attribute("data-state", "active", timeout=60_000)
     expect(page.locator("#order-nodes")).to_contain_text("ssh ubuntu@10.210.")

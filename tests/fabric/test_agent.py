@@ -19,7 +19,7 @@ from fabric.agent.collect import collect_nics
 from fabric.agent.simulate import simulate_report
 from fabric.management.commands.node_agent_simulate import hardware_description
 from fabric.models import ChangeRecord, Drift, Node
-from fabric.selectors import drift_list_open
+from fabric.selectors.inventory import drift_list_open
 from fabric.services.agent import node_agent_token_issue, node_authenticate_agent
 from portal.services.audit import Actor
 from tests.fabric.factories import GPUFactory, NetworkInterfaceFactory, NodeFactory

@@ -5,17 +5,25 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.conf import settings
 from django.core import mail
 from django.db import IntegrityError, connection, transaction
 from django.db.backends.postgresql.psycopg_any import DateTimeTZRange, NumericRange
+from django.test import override_settings
+from django.utils import timezone
 
+import fabric.tasks
 from fabric.models import Allocation, GpuBooking, Node, NodeState, Quota
-from fabric.selectors_capacity import availability
+from fabric.selectors.capacity import availability
 from fabric.services import allocations as alloc
-from fabric.services.fleet import fleet_generate
+from fabric.services.cleaning import node_clean_finish
 from fabric.services.queue import queue_process
 from fabric.services.quotas import QuotaExceeded
 from fabric.services.reservations import NoCapacity, reservation_book, reservation_claim
+from fabric.states import NODE_TRANSITIONS, TransitionError, node_transition
+from fabric.testbed.fleet import fleet_generate
+from portal.celery import app as celery_app
+from portal.embedded import free_port
 from portal.services.audit import Actor
 from tests.portal.factories import member, organization_of
 
@@ -41,6 +49,12 @@ def _request(org, count=1, now=T0, **kwargs):
         organization=org, shape="node", gpu_model=H100, count=count, actor=SYSTEM, now=now,
         **kwargs,
     )  # fmt: skip
+
+
+def _cleaned(allocation):
+    """The nodes the allocation gave back were erased (fabric.services.cleaning): placeable."""
+    for node in Node.objects.filter(bookings__allocation=allocation, state=NodeState.CLEANING):
+        node_clean_finish(node=node, ok=True, detail="erased by hand", actor=SYSTEM)
 
 
 def _leaves(allocation):
@@ -147,16 +161,43 @@ def test_the_queue_serves_the_organization_holding_less_first(fleet):
     assert waiting_small.queue_position == 1  # fair share outranks arrival order
     alloc.allocation_release(allocation=held[0], actor=SYSTEM, now=T0 + timedelta(hours=1))
     queue_process(gpu_model=H100, now=T0 + timedelta(hours=1))
+    waiting_small.refresh_from_db()
+    assert waiting_small.state == "queued"  # the node given back is cleaning: not placeable
+    _cleaned(held[0])
+    queue_process(gpu_model=H100, now=T0 + timedelta(hours=1))
     waiting_big.refresh_from_db()
     waiting_small.refresh_from_db()
     assert (waiting_small.state, waiting_big.state) == ("active", "queued")
 
 
 @pytest.mark.django_db
+def test_a_release_starts_what_waits_through_the_queue_task_once_cleaned_and_committed(
+    fleet, django_capture_on_commit_callbacks
+):
+    assert fabric.tasks.queue_process.name in celery_app.tasks
+    now = timezone.now()
+    held = _request(_org(), count=len(fleet), now=now)
+    waiting = _request(_org(), now=now)
+    assert waiting.state == "queued"
+    alloc.allocation_release(allocation=held, actor=SYSTEM)
+    assert not Node.objects.filter(state=NodeState.AVAILABLE, gpu_model=H100).exists()
+    conf = celery_app.conf
+    before = conf.task_always_eager, conf.task_eager_propagates
+    conf.task_always_eager = conf.task_eager_propagates = True  # the task runs in this process
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            _cleaned(held)
+    finally:
+        conf.task_always_eager, conf.task_eager_propagates = before
+    waiting.refresh_from_db()
+    assert waiting.state == "active"
+
+
+@pytest.mark.django_db
 def test_backfill_starts_small_work_only_when_the_head_is_not_delayed(fleet):
     org = _org()
     # Everything busy: 2 nodes end in 2 h, the rest are open-ended; 2 nodes stay free.
-    _request(org, count=2, lease=timedelta(hours=2))
+    ending = _request(org, count=2, lease=timedelta(hours=2))
     _request(org, count=len(fleet) - 4)
     head = _request(_org(), count=4, now=T0 + timedelta(seconds=1))
     head.refresh_from_db()
@@ -172,6 +213,8 @@ def test_backfill_starts_small_work_only_when_the_head_is_not_delayed(fleet):
     head.refresh_from_db()
     assert head.estimated_start == T0 + timedelta(hours=2) and head.queue_position == 1
     assert alloc.lease_sweep(now=T0 + timedelta(hours=2))["reclaimed"] == 2
+    _cleaned(ending)
+    _cleaned(short)
     queue_process(gpu_model=H100, now=T0 + timedelta(hours=2))
     head.refresh_from_db()
     assert head.state == "active"
@@ -206,7 +249,7 @@ def test_a_lease_is_warned_then_reclaimed_on_the_clock(fleet, django_capture_on_
     assert {b.period.upper for b in lease.bookings.all()} == {T0 + timedelta(hours=2)}
     assert set(
         Node.objects.filter(pk__in=[n.pk for n in nodes]).values_list("state", flat=True)
-    ) == {NodeState.AVAILABLE}
+    ) == {NodeState.CLEANING}
 
 
 @pytest.mark.django_db
@@ -331,6 +374,15 @@ def test_an_allocation_grows_within_its_leaf_and_shrinks(fleet):
 
 
 @pytest.mark.django_db
+def test_availability_is_computed_when_the_cache_cannot_be_reached(fleet):
+    closed = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    caches = {"default": {**settings.CACHES["default"], "LOCATION": closed}}
+    with override_settings(CACHES=caches):
+        rows = {(r["gpu_model"], r["shape"]): r for r in availability(now=T0)}
+    assert rows[(H100, "node")]["available_now"] == len(fleet)
+
+
+@pytest.mark.django_db
 def test_availability_counts_what_can_start_now_and_when_the_next_could(fleet):
     rows = {(r["gpu_model"], r["shape"]): r for r in availability(now=T0, use_cache=False)}
     assert rows[(H100, "node")]["available_now"] == len(fleet)
@@ -340,3 +392,33 @@ def test_availability_counts_what_can_start_now_and_when_the_next_could(fleet):
     rows = {(r["gpu_model"], r["shape"]): r for r in availability(now=T0, use_cache=False)}
     assert rows[(H100, "node")]["available_now"] == 0
     assert rows[(H100, "node")]["next_available_at"] == T0 + timedelta(hours=3)
+
+
+@pytest.mark.django_db
+def test_whole_nodes_given_back_are_cleaned_before_anyone_is_placed_on_them(fleet):
+    assert NodeState.AVAILABLE not in NODE_TRANSITIONS[NodeState.ALLOCATED]
+    assert NODE_TRANSITIONS[NodeState.CLEANING] == {NodeState.AVAILABLE, NodeState.MAINTENANCE}
+    held = _request(_org(), count=len(fleet))
+    nodes = list(Node.objects.filter(bookings__allocation=held).distinct().order_by("pk"))
+    alloc.allocation_release(allocation=held, actor=SYSTEM)
+    assert {
+        (n.state, n.organization_id) for n in Node.objects.filter(pk__in=[n.pk for n in nodes])
+    } == {(NodeState.CLEANING, None)}
+    first = Node.objects.get(pk=nodes[0].pk)
+    with pytest.raises(TransitionError):  # a node being cleaned is not handed to anyone
+        node_transition(node=first, to=NodeState.ALLOCATED, actor="test")
+    waiting = _request(_org())
+    assert waiting.state == "queued"  # placement skips nodes in cleaning
+    node_clean_finish(node=first, ok=False, detail="a disk would not erase", actor=SYSTEM)
+    first.refresh_from_db()
+    assert first.state == NodeState.MAINTENANCE
+    assert first.events.latest("pk").detail == "cleaning failed: a disk would not erase"
+    queue_process(gpu_model=H100, now=timezone.now())
+    waiting.refresh_from_db()
+    assert waiting.state == "queued"  # maintenance is not the pool
+    second = nodes[1]
+    node_clean_finish(node=second, ok=True, detail="erased", actor=SYSTEM)
+    queue_process(gpu_model=H100, now=timezone.now())
+    waiting.refresh_from_db()
+    assert waiting.state == "active"
+    assert list(Node.objects.filter(bookings__allocation=waiting).distinct()) == [second]

@@ -6,7 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from fabric.models import GPU, ChangeRecord, Node, Rack, Site, Switch
-from fabric.services.fleet import fleet_generate
+from fabric.testbed.fleet import fleet_generate
 from portal.services.audit import Actor
 from tests.portal.factories import UserFactory, member, organization_of
 

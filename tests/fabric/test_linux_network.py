@@ -15,7 +15,7 @@ import pytest
 
 from fabric.networks import safe
 from fabric.networks.intent import Network, Port, Segment, StorageLeak
-from fabric.networks.linux import LinuxTestbed, LinuxTestbedError
+from fabric.testbed.linux import LinuxTestbed, LinuxTestbedError
 
 STORAGE = StorageLeak(storage_vrf="storage", storage_prefix=ipaddress.ip_network("10.250.0.0/24"))
 ADDRESSES = {

@@ -5,14 +5,14 @@ import ipaddress
 
 import pytest
 
-from fabric.drivers import driver_for
-from fabric.drivers.base import Step
 from fabric.models import NetworkInterface, NetworkPush, Node, Site
 from fabric.networks import safe
+from fabric.networks.drivers import driver_for
+from fabric.networks.drivers.base import Step
 from fabric.networks.intent import Network, Port, Segment
 from fabric.services import networks
 from fabric.services.allocations import allocation_request
-from fabric.services.fleet import fleet_generate
+from fabric.testbed.fleet import fleet_generate
 from portal.services.audit import Actor
 from tests.portal.factories import member, organization_of
 
@@ -140,7 +140,7 @@ def test_numbers_and_prefixes_come_from_the_pools_and_go_back_on_delete(tenant_n
 
 
 def test_infiniband_partitions_are_written_for_opensm_with_only_valid_values(tmp_path):
-    from fabric.drivers import opensm
+    from fabric.networks.drivers import opensm
 
     content = opensm.render({"t3n7": (0x105, ["b8ce:f600:0100:0011", "b8ce:f600:0100:0012"])})
     assert content.splitlines()[1:] == [

@@ -147,10 +147,28 @@ def test_a_tenant_drives_its_network_through_the_api_and_reads_the_history(clien
     assert network.vrf in _on(switches, "arista1")
 
 
+def test_a_push_a_switch_refuses_through_the_api_answers_400_saying_nothing_changed(
+    client, switches, lab
+):
+    org, network, nodes, _ = lab
+    client.force_login(org.memberships.get().user)
+    switches.set_reject("cisco1", ["switchport access vlan"])
+    names = [n.name for n in nodes if n.name.startswith("cisco1")][:1]
+    answer = client.post(
+        f"/api/v1/networks/{network.pk}/attach/", {"nodes": names}, content_type="application/json"
+    )
+    assert answer.status_code == 400
+    (detail,) = answer.json().values()
+    assert list(answer.json()) == ["detail"] and isinstance(detail, str)
+    assert detail.startswith("Nothing was changed: ") and "cisco1 refused: % Error" in detail
+    assert not NetworkAttachment.objects.filter(network=network, state="attached").exists()
+    switches.set_reject("cisco1", [])
+
+
 def test_what_the_switches_show_is_what_the_plan_said(switches, lab):
     from netmiko import ConnectHandler
 
-    from fabric.drivers import driver_for
+    from fabric.networks.drivers import driver_for
 
     _, network, nodes, _ = lab
     on_arista = [n for n in nodes if n.name.startswith("arista1")]

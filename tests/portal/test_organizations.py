@@ -96,8 +96,9 @@ def test_given_an_owner_when_changing_a_role_then_the_audit_log_records_before_a
 
 
 @pytest.fixture
-def invite(client, django_capture_on_commit_callbacks):
-    """Invite by the members page as `owner`; returns the link from the email sent on commit."""
+def invite(client, django_capture_on_commit_callbacks, tasks_in_process):
+    """Invite by the members page as `owner`; returns the link from the email the mail task
+    sends on commit."""
 
     def send(owner, email="guest@example.com", role="member"):
         client.force_login(owner)

@@ -4,7 +4,7 @@ import pytest
 from django.core.management import call_command
 
 from catalog.models import Product
-from catalog.selectors import purchase_blockers
+from catalog.selectors.storefront import purchase_blockers
 from portal.models import Membership, User
 from tests.portal.factories import PASSWORD, JobFactory, member
 
@@ -34,8 +34,9 @@ def test_given_many_jobs_then_the_dashboard_uses_a_fixed_number_of_queries(
     client.force_login(user)
     # session, user, membership, switcher, jobs, products, email, card, credit granted and
     # spent, card shown, availability (GPU models and lease ends; cached besides), and this
-    # month's cost so far (rated ledger usage and the running hour of active leases)
-    with django_assert_max_num_queries(16):
+    # month's cost so far (rated ledger usage, the running hour of active leases and of
+    # reservations' held capacity)
+    with django_assert_max_num_queries(17):
         assert client.get("/dashboard/").status_code == 200
 
 

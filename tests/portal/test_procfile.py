@@ -2,10 +2,13 @@
 
 import contextlib
 import signal
+import uuid
+from pathlib import Path
 
 import psutil
 import pytest
 
+from catalog.notebooks import sandbox
 from portal import stack
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -15,6 +18,7 @@ def test_given_the_procfile_under_honcho_when_interrupted_then_every_process_sto
     live_stack, tmp_path
 ):
     port = stack.free_port()
+    prefix = f"sfp{uuid.uuid4().hex[:8]}"  # the hub's notebook group and homes, removed below
     env = {
         **live_stack.env,
         "WEB_PORT": str(port),
@@ -22,20 +26,27 @@ def test_given_the_procfile_under_honcho_when_interrupted_then_every_process_sto
         "CELERY_BEAT_SCHEDULE_FILE": str(tmp_path / "beat-schedule"),
         "CELERY_CONCURRENCY": "1",
         "JUPYTERHUB_URL": f"http://127.0.0.1:{stack.free_port()}",
+        "STOREFRONT_NOTEBOOK_ACCOUNT_PREFIX": prefix,
         "INFERENCE_CHAT_UPSTREAMS": f"http://127.0.0.1:{stack.free_port()}/v1",
         "INFERENCE_EMBEDDING_UPSTREAMS": f"http://127.0.0.1:{stack.free_port()}/v1",
     }
     with contextlib.ExitStack() as processes:
+        processes.callback(sandbox.accounts_remove, prefix=prefix, homes=Path("/home") / prefix)
         honcho = stack.spawn(
             processes, [stack.BIN / "honcho", "start"], env=env, log=tmp_path / "honcho.log"
         )
-        stack.wait_http(f"http://127.0.0.1:{port}/healthz", honcho, timeout=60)
+        log = tmp_path / "honcho.log"
+        try:
+            stack.wait_http(f"http://127.0.0.1:{port}/healthz", honcho, timeout=120)
+        except (TimeoutError, RuntimeError) as exc:
+            raise AssertionError(f"{exc}\n{log.read_text()[-4000:]}") from exc
         children = psutil.Process(honcho.pid).children(recursive=True)
         commands = " ".join(" ".join(child.cmdline()) for child in children)
-        assert "daphne" in commands and "worker" in commands and "beat" in commands
+        assert "uvicorn portal.asgi:application" in commands
+        assert "worker" in commands and "beat" in commands
         assert "jupyterhub_run" in commands and "model_servers" in commands
 
         honcho.send_signal(signal.SIGINT)
         honcho.wait(timeout=30)
         _, alive = psutil.wait_procs(children, timeout=15)
-        assert alive == [], (tmp_path / "honcho.log").read_text()[-2000:]
+        assert alive == [], log.read_text()[-2000:]

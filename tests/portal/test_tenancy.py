@@ -38,7 +38,7 @@ def _first_frame(user, job_id):
         communicator = WebsocketCommunicator(JobProgressConsumer.as_asgi(), f"/ws/jobs/{job_id}/")
         communicator.scope["user"] = user
         communicator.scope["url_route"] = {"kwargs": {"job_id": job_id}}
-        connected, code = await communicator.connect()
+        connected, code = await communicator.connect(timeout=5)
         if not connected:
             return connected, code, None
         frame = await communicator.receive_json_from(timeout=5)

@@ -85,8 +85,10 @@ class MiniLM:
             scores = np.exp(scores - scores.max(-1, keepdims=True))
             attention = scores / scores.sum(-1, keepdims=True)
             context = (attention @ v).transpose(0, 2, 1, 3).reshape(x.shape)
-            x = self._norm(x + self._dense(context, f"{p}.attention.output.dense"),
-                           f"{p}.attention.output.LayerNorm")  # fmt: skip
+            x = self._norm(
+                x + self._dense(context, f"{p}.attention.output.dense"),
+                f"{p}.attention.output.LayerNorm",
+            )
             hidden = self._dense(x, f"{p}.intermediate.dense")
             hidden = 0.5 * hidden * (1 + _erf(hidden / math.sqrt(2)))  # exact GELU
             x = self._norm(x + self._dense(hidden, f"{p}.output.dense"), f"{p}.output.LayerNorm")
@@ -149,10 +151,15 @@ def serve(port: int) -> None:
                 {"object": "embedding", "index": i, "embedding": [round(float(v), 7) for v in row]}
                 for i, row in enumerate(vectors)
             ]
-            self._json(200, {
-                "object": "list", "data": data, "model": NAME,
-                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-            })  # fmt: skip
+            self._json(
+                200,
+                {
+                    "object": "list",
+                    "data": data,
+                    "model": NAME,
+                    "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+                },
+            )
 
     ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 

@@ -51,10 +51,25 @@ def _environment() -> dict:
 def start_chat(*, port: int, log: Path, threads: int = 2) -> subprocess.Popen:
     output = open(log, "w")  # noqa: SIM115  (the child keeps it)
     process = subprocess.Popen(
-        [BIN, "-m", "llama_cpp.server", "--model", str(smollm2_gguf()), "--host", "127.0.0.1",
-         "--port", str(port), "--n_threads", str(threads), "--model_alias", CHAT_MODEL],
-        stdout=output, stderr=subprocess.STDOUT, env=_environment(),
-    )  # fmt: skip
+        [
+            BIN,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(smollm2_gguf()),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_threads",
+            str(threads),
+            "--model_alias",
+            CHAT_MODEL,
+        ],
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        env=_environment(),
+    )
     _wait(f"http://127.0.0.1:{port}/v1/models", process, log)
     return process
 
@@ -63,8 +78,10 @@ def start_embeddings(*, port: int, log: Path) -> subprocess.Popen:
     output = open(log, "w")  # noqa: SIM115
     process = subprocess.Popen(
         [BIN, "-m", "catalog.gateway.backends.minilm", "--port", str(port)],
-        stdout=output, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[3],
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        cwd=Path(__file__).resolve().parents[3],
         env=_environment(),
-    )  # fmt: skip
+    )
     _wait(f"http://127.0.0.1:{port}/v1/models", process, log)
     return process

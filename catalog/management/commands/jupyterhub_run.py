@@ -27,15 +27,20 @@ class Command(BaseCommand):
         url = settings.JUPYTERHUB_URL
         client_id, secret = hub_application_ensure(redirect_uri=f"{url}/hub/oauth_callback")
         data = Path(settings.BASE_DIR) / "var" / "jupyterhub"
-        env = runner.hub_environment(
-            url=url, portal_url=portal, token=settings.JUPYTERHUB_API_TOKEN, client_id=client_id,
-            client_secret=secret, data=data,
-        )  # fmt: skip
+        config = runner.hub_config(
+            url=url,
+            portal_url=portal,
+            token=settings.JUPYTERHUB_API_TOKEN,
+            client_id=client_id,
+            client_secret=secret,
+            data=data,
+            account_prefix=os.environ.get("STOREFRONT_NOTEBOOK_ACCOUNT_PREFIX", "sfnb"),
+        )
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
         data.mkdir(parents=True, exist_ok=True)
-        hub = runner.start(env=env, log=data / "jupyterhub.log")
+        hub = runner.start(config=config, log=data / "jupyterhub.log")
         self.stdout.write(f"JupyterHub up: {url} (log: {data / 'jupyterhub.log'})")
         self.stdout.flush()
         try:

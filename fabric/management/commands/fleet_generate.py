@@ -4,7 +4,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from fabric.services.fleet import fleet_generate
+from fabric.testbed.fleet import fleet_generate
 from portal.services.audit import Actor
 
 

@@ -1,7 +1,7 @@
 """Run the test bed for `make run`: one FakeNOS switch per vendor over real SSH, the sushy-tools
-Redfish emulator with one BMC per lab server, and a "lab" site in the inventory whose leaves
-are those switches, with servers for sale behind them (NVIDIA L40S), so bare-metal orders run
-end to end. Stops on Ctrl-C / SIGTERM."""
+Redfish emulator with one BMC per lab server and per demo H100 and A100 server, and a "lab" site
+in the inventory whose leaves are those switches, with servers for sale behind them (NVIDIA
+L40S), so bare-metal orders run end to end. Stops on Ctrl-C / SIGTERM."""
 
 import secrets
 import signal
@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand
 from fabric.models import Node, Site, Switch
 from fabric.services.power import bmc_set
 from fabric.testbed import bmcs, inventory
+from fabric.testbed.fleet import fleet_bare_metal_nodes
 from fabric.testbed.switches import DEFAULT_PLATFORMS, SwitchSpec, start_switches
 from portal.embedded import free_port
 
@@ -36,16 +37,22 @@ class Command(BaseCommand):
             else:
                 inventory.build(switches=running, nodes_per_switch=2, gpu_model=LAB_GPU_MODEL)
             nodes = list(Node.objects.filter(site__name="lab").order_by("name"))
+            nodes += fleet_bare_metal_nodes()  # the demo's H100 and A100 servers too
             emulator = bmcs.start(
-                names=[n.name for n in nodes], port=free_port(), directory=var / "bmc",
+                names=[n.name for n in nodes],
+                port=free_port(),
+                directory=var / "bmc",
                 password=secrets.token_hex(16),
-            )  # fmt: skip
+            )
             try:
                 for node in nodes:  # a fresh password each start, stored encrypted
                     bmc_set(
-                        node=node, url=emulator.url, system_id=emulator.system_id(node.name),
-                        username=bmcs.USERNAME, password=emulator.password,
-                    )  # fmt: skip
+                        node=node,
+                        url=emulator.url,
+                        system_id=emulator.system_id(node.name),
+                        username=bmcs.USERNAME,
+                        password=emulator.password,
+                    )
                 names = ", ".join(f"{d.name} ({d.device_type}) :{d.port}" for d in running)
                 self.stdout.write(f"switch test bed up: {names}", ending="\n")
                 self.stdout.write(f"BMC emulator up: {emulator.url} ({len(nodes)} servers)")

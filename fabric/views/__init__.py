@@ -1,0 +1,1 @@
+"""Operator pages of the fabric: the inventory and its spreadsheets."""
