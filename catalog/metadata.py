@@ -17,11 +17,11 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from catalog.models import OrderNode, OrderState
-from portal.models import SshKey
+from catalog.access import LIVE, order_ssh_keys
+from catalog.models import OrderNode
+from fabric.selectors import inventory as fabric_nodes
 from portal.services.ssh_keys import ssh_key_parse
 
-LIVE = (OrderState.POWERING, OrderState.LAUNCHING, OrderState.READY, OrderState.ACTIVE)
 METADATA = "metadata"
 PHONE_HOME = "phone-home"
 # What cloud-init's phone_home module posts for each host key type it finds.
@@ -73,10 +73,7 @@ def user_data(order_node: OrderNode, *, user: str = "ubuntu") -> str:
     OrderNode.objects.filter(pk=order_node.pk, metadata_fetched_at=None).update(
         metadata_fetched_at=timezone.now()
     )
-    keys = SshKey.objects.filter(user_id=order_node.order.created_by_id)
-    if order_node.order.spec.get("ssh_keys") is not None:  # the keys chosen on the order
-        keys = keys.filter(fingerprint__in=order_node.order.spec["ssh_keys"])
-    keys = keys.values_list("public_key", flat=True)
+    keys = order_ssh_keys(order_node.order)
     config = {
         "hostname": order_node.hostname,
         "users": [
@@ -95,6 +92,24 @@ def user_data(order_node: OrderNode, *, user: str = "ubuntu") -> str:
         },
     }
     return "#cloud-config\n" + json.dumps(config, indent=2) + "\n"
+
+
+def network_config(order_node: OrderNode) -> str:
+    """cloud-init's network-config (version 2, as JSON): each NIC of the server on the order's
+    tenant network, matched by MAC, with its address and the segment's gateway as the default
+    route. The provisioning NIC is not named: it keeps what DHCP gave it."""
+    ethernets = {}
+    if order_node.order.network_id:
+        for nic in fabric_nodes.node_network_interfaces(
+            network=order_node.order.network, node_id=order_node.node_id
+        ):
+            ethernets[nic["name"]] = {
+                "match": {"macaddress": nic["mac"]},
+                "set-name": nic["name"],
+                "addresses": [nic["address"]],
+                "routes": [{"to": "default", "via": nic["gateway"]}],
+            }
+    return json.dumps({"version": 2, "ethernets": ethernets}, indent=2) + "\n"
 
 
 def phone_home_record(order_node: OrderNode, form) -> OrderNode:

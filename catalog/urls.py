@@ -22,7 +22,7 @@ inference_patterns = [
 
 metadata_patterns = [
     re_path(
-        r"^(?P<token>[0-9]+-[0-9a-f]+)/(?P<document>meta-data|user-data)$",
+        r"^(?P<token>[0-9]+-[0-9a-f]+)/(?P<document>meta-data|user-data|network-config)$",
         orders.metadata,
         name="metadata",
     ),

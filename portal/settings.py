@@ -483,6 +483,12 @@ PROVISIONING_SEED = "catalog.metadata.metadata_seed_path"
 # Servers name the portal by its provisioning address.
 ALLOWED_HOSTS.append(urlsplit(PROVISIONING_PORTAL_URL).hostname)
 
+# The tenant's way in (fabric.bastion): each network's SSH jump host lets this user (no shell)
+# forward to the servers the customer's keys are granted; the bastions' files live under
+# ACCESS_BASTION_DIR (root's; sshd checks every folder up to /).
+ACCESS_BASTION_USER = os.environ.get("ACCESS_BASTION_USER", "jump")
+ACCESS_BASTION_DIR = Path(os.environ.get("ACCESS_BASTION_DIR", "/run/storefront-bastions"))
+
 # An invoice is raised early once this much is owed since the last one.
 INVOICE_THRESHOLD = Decimal(os.environ.get("INVOICE_THRESHOLD", "1000"))
 # Bare-metal servers keep running this long after a budget or prepaid balance is used up.

@@ -24,6 +24,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from catalog.access import order_bastion, ssh_line
 from catalog.errors import StepFatal, StepTransient
 from catalog.metadata import host_key_lines
 from catalog.models import Order, OrderNode, OrderState
@@ -311,17 +312,18 @@ class BareMetal(Offering):
         return notes
 
     def handover(self, order: Order) -> dict:
+        bastion = order_bastion(order)
         nodes = [
             {
                 "hostname": n.hostname,
                 "address": n.address,
-                "ssh": f"ssh {SSH_USER}@{n.address}" if n.address else "",
+                "ssh": ssh_line(n, user=SSH_USER, bastion=bastion),
                 "state": _node_state(n),
                 "host_keys": host_key_lines(n, n.address),
             }
             for n in order.nodes.all()
         ]
-        return {"user": SSH_USER, "nodes": nodes}
+        return {"user": SSH_USER, "jump": bastion.jump if bastion else "", "nodes": nodes}
 
 
 def _fleet_errors(gpu_model: str, nodes: int, site: str) -> dict:

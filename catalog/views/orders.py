@@ -11,7 +11,14 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from catalog.forms import BareMetalOrderForm, NotebookOrderForm
-from catalog.metadata import PHONE_HOME, meta_data, metadata_node, phone_home_record, user_data
+from catalog.metadata import (
+    PHONE_HOME,
+    meta_data,
+    metadata_node,
+    network_config,
+    phone_home_record,
+    user_data,
+)
 from catalog.models import Product
 from catalog.selectors.orders import order_get_visible, order_list, order_snapshot
 from catalog.selectors.storefront import (
@@ -216,7 +223,8 @@ def metadata(request, token: str, document: str):
     node = metadata_node(token)
     if node is None:
         raise Http404("No such node.")
-    body = meta_data(node) if document == "meta-data" else user_data(node)
+    render = {"meta-data": meta_data, "user-data": user_data, "network-config": network_config}
+    body = render[document](node)
     return HttpResponse(body, content_type="text/plain; charset=utf-8")
 
 

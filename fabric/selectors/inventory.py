@@ -1,5 +1,7 @@
 """Reads of the inventory. Operators see everything; a tenant sees what is allocated to it."""
 
+import ipaddress
+
 from django.db.models import Count, F, Max, Q, QuerySet
 
 from fabric import models as m
@@ -115,6 +117,31 @@ def node_addresses(*, network: m.TenantNetwork) -> dict[int, str]:
         if address is not None:
             addresses.setdefault(node_id, str(address).split("/")[0])
     return addresses
+
+
+def node_network_interfaces(*, network: m.TenantNetwork, node_id: int) -> list[dict]:
+    """Each of the node's NICs attached to `network`: its name, MAC, address with the
+    segment's prefix length, and the segment's gateway."""
+    found = []
+    for attachment in (
+        m.NetworkAttachment.objects.filter(
+            network=network, state="attached", interface__node_id=node_id
+        )
+        .exclude(address=None)
+        .select_related("interface", "segment")
+        .order_by("pk")
+    ):
+        prefix = ipaddress.ip_network(attachment.segment.prefix)
+        address = str(attachment.address).split("/")[0]
+        found.append(
+            {
+                "name": attachment.interface.name,
+                "mac": attachment.interface.mac,
+                "address": f"{address}/{prefix.prefixlen}",
+                "gateway": str(attachment.segment.gateway).split("/")[0],
+            }
+        )
+    return found
 
 
 def bare_metal_models() -> list[str]:

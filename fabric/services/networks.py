@@ -9,6 +9,7 @@ from pathlib import Path
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
+from fabric.bastion import bastion_tenant_address
 from fabric.models import (
     NetworkAttachment,
     NetworkInterface,
@@ -132,7 +133,8 @@ def network_attach(
             )
         )
     live = _live(network)
-    taken = {a.address for a in [*live, *unfinished.values()]} | {segment.gateway}
+    taken = {a.address for a in [*live, *unfinished.values()]}
+    taken |= {segment.gateway, bastion_tenant_address(segment)}
     free = (h for h in ipaddress.ip_network(segment.prefix).hosts() if h not in taken)
     for attachment in adding:
         if attachment.address is None:

@@ -51,13 +51,35 @@
     }));
   }
 
+  // Copy an ssh line: the clipboard where the page may write it, else the line is selected.
+  root.addEventListener("click", (event) => {
+    const button = event.target.closest(".copy-ssh");
+    if (!button) return;
+    const done = () => { button.textContent = "Copied"; };
+    const select = () => {
+      const range = document.createRange();
+      range.selectNodeContents(button.previousElementSibling);
+      window.getSelection().removeAllRanges();
+      window.getSelection().addRange(range);
+      button.textContent = "Selected: press Ctrl+C";
+    };
+    if (navigator.clipboard) navigator.clipboard.writeText(button.dataset.copy).then(done, select);
+    else select();
+  });
+
   function showNodes(nodes) {
     const body = document.querySelector("#order-nodes tbody");
     if (!body || !nodes.length) return;
     body.replaceChildren(...nodes.map((node) => {
       const tr = document.createElement("tr");
       const connect = document.createElement("td");
-      connect.append(text("code", node.ssh));
+      connect.className = "connect";
+      if (node.ssh) {
+        const copy = text("button", "Copy", "btn btn-sm btn-outline-secondary copy-ssh");
+        copy.type = "button";
+        copy.dataset.copy = node.ssh;
+        connect.append(text("code", node.ssh, "ssh-line"), " ", copy);
+      }
       const keys = document.createElement("td");
       keys.className = "host-keys";
       for (const key of node.host_keys || []) {

@@ -2,6 +2,7 @@
 over SSH, the Redfish emulator, PostgreSQL. What each step leaves behind, and that a failure
 at any step gives everything back and charges nothing."""
 
+import ipaddress
 import time
 
 import pytest
@@ -62,7 +63,10 @@ def test_given_servers_and_credit_when_the_order_runs_then_they_are_on_networked
     leaf = attached.first().port.switch.name
     assert any(str(vlan) in line for line in switches.running_lines(leaf))
     handover = order_snapshot(order)["handover"]["nodes"]
-    assert all(n["ssh"].startswith("ssh ubuntu@10.210.") for n in handover)
+    jump = order_snapshot(order)["handover"]["jump"]
+    assert jump == f"jump@{ipaddress.ip_network(order.network.access_prefix)[2]}"
+    assert all(n["ssh"] == f"ssh -J {jump} ubuntu@{n['address']}" for n in handover)
+    assert all(n["address"].startswith("10.210.") for n in handover)
 
     order_terminate(order=order, actor=Actor(user=user))
     order = drive(order, until=(S.TERMINATED, S.FAILED))

@@ -14,23 +14,17 @@ alone. dnsmasq runs on the host, bound to that link.
 
 Needs root (CI runs as root): without it this test fails, it does not skip."""
 
-import base64
-import contextlib
-import os
 import random
 import secrets
 import shutil
 import socket
 import subprocess
 import tempfile
-import threading
-import time
 import uuid
 from pathlib import Path
 
 import paramiko
 import pytest
-from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 from django.db import transaction
 
 from catalog.models import Order, OrderNode, OrderState
@@ -50,26 +44,20 @@ from portal import embedded
 from portal.services.audit import Actor
 from portal.services.ssh_keys import ssh_key_add
 from tests.fabric.factories import NetworkInterfaceFactory, NodeFactory
+from tests.fabric.lab_chain import (
+    dnsmasq_running,
+    keypair,
+    login,
+    portal_on,
+    require_root_and_tools,
+    wait,
+)
 from tests.portal.factories import member, organization_of
 
 NAME = "lab-boot-1"
 SPEC = ServerSpec(NAME, "NVIDIA H100 80GB HBM3", 8)
 ACTOR = Actor.system()
 BOOT_S = 90  # the emulator's 1-11 s, then DHCP, fetches, ssh-keygen -A and the phone-home
-
-
-def _require_root_and_tools():
-    if os.geteuid() != 0:
-        pytest.fail(
-            "lab servers are namespaces and dnsmasq binds DHCP: run pytest as root (CI does) "
-            "rather than skipping this test."
-        )
-    for path in ("/usr/sbin/sshd", "/usr/sbin/dnsmasq", "/usr/bin/python3"):
-        if not os.access(path, os.X_OK):
-            pytest.fail(f"{path} is missing: `make test` installs its Debian package.")
-    for tool in ("ip", "unshare", "nsenter", "busybox", "ssh-keygen", "useradd"):
-        if shutil.which(tool) is None and shutil.which(tool, path="/usr/sbin:/sbin") is None:
-            pytest.fail(f"{tool!r} is missing: `make test` installs its Debian package.")
 
 
 @pytest.fixture(scope="module")
@@ -80,73 +68,6 @@ def emulator(tmp_path_factory):
     )  # fmt: skip
     yield running
     running.stop()
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@contextlib.contextmanager
-def _portal(listener: socket.socket):
-    """The portal's WSGI application served on `listener` by Django's threaded server."""
-    from portal.wsgi import application
-
-    address = listener.getsockname()
-    server = ThreadedWSGIServer(address, _QuietHandler, bind_and_activate=False)
-    server.socket.close()
-    server.socket, server.server_address = listener, address
-    server.server_name, server.server_port = address
-    server.setup_environ()
-    server.set_app(application)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
-    thread.start()
-    try:
-        yield
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
-
-
-@contextlib.contextmanager
-def _dnsmasq(directory: Path, log: Path):
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            dnsmasq.dnsmasq_argv(directory=directory), stdout=output, stderr=output
-        )
-    try:
-        _wait(
-            lambda: f"read {directory / dnsmasq.HOSTS}" in log.read_text(),
-            20,
-            "dnsmasq to start",
-            log,
-        )
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait(condition, timeout: float, what: str, log: Path | None = None):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            said = log.read_text(errors="replace")[-4000:] if log and log.exists() else ""
-            pytest.fail(f"timed out after {timeout} s waiting for {what}\n{said}")
-        time.sleep(0.2)
-
-
-def _keypair(directory: Path, name: str) -> tuple[Path, str]:
-    path = directory / name
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(path)], check=True
-    )
-    return path, path.with_suffix(".pub").read_text().strip()
 
 
 def _order(node, public_key: str) -> OrderNode:
@@ -163,36 +84,17 @@ def _order(node, public_key: str) -> OrderNode:
     )
 
 
-def _login(address: str, host_keys: dict, key: Path) -> str:
-    """`hostname` over SSH as ubuntu with `key`, trusting only the reported host keys."""
-    client = paramiko.SSHClient()
-    for public_key in host_keys.values():
-        key_type, blob = public_key.split()[:2]
-        host_key = paramiko.PKey.from_type_string(key_type, base64.b64decode(blob))
-        client.get_host_keys().add(address, key_type, host_key)
-    client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    try:
-        client.connect(
-            address, username="ubuntu", key_filename=str(key), timeout=10,
-            allow_agent=False, look_for_keys=False,
-        )  # fmt: skip
-        _, stdout, _ = client.exec_command("hostname", timeout=10)
-        return stdout.read().decode().strip()
-    finally:
-        client.close()
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_powered_on_server_boots_from_the_portal_takes_the_keys_and_answers_ssh(
     settings, emulator, tmp_path
 ):
-    _require_root_and_tools()
+    require_root_and_tools()
     prefix = f"sf{secrets.token_hex(3)}"
     network = f"10.99.{random.randint(100, 250)}"
     server_address, host_link = f"{network}.1", f"{prefix}-h"
     access = emulator.access(NAME)
-    private, public = _keypair(tmp_path, "orderer")
-    stranger, _ = _keypair(tmp_path, "stranger")
+    private, public = keypair(tmp_path, "orderer")
+    stranger, _ = keypair(tmp_path, "stranger")
 
     node = NodeFactory(name=NAME, gpu_model=SPEC.gpu_model)
     nic = NetworkInterfaceFactory(node=node, name="eno1", mac="0e:42:00:00:00:01")
@@ -230,12 +132,12 @@ def test_a_powered_on_server_boots_from_the_portal_takes_the_keys_and_answers_ss
             server.boot = list(STANDIN_BOOT)
             log = tmp_path / "dnsmasq.log"
             with (
-                _portal(listener),
-                _dnsmasq(directory, log),
+                portal_on(listener),
+                dnsmasq_running(directory, log),
                 PowerWatcher(lab, {NAME: access}) as watcher,
             ):
                 Redfish(access).power_on(pxe=True)
-                _wait(
+                wait(
                     lambda: "phone home: 200" in server.console_tail(200),
                     BOOT_S, "the boot to phone home", server.console,
                 )  # fmt: skip
@@ -263,9 +165,9 @@ def test_a_powered_on_server_boots_from_the_portal_takes_the_keys_and_answers_ss
                 assert "did not report" in ssh_host_key_check(reserved, forged)
 
                 # The orderer's key logs in and runs `hostname`; another key is refused.
-                assert _login(reserved, order_node.host_keys, private) == NAME
+                assert login(reserved, order_node.host_keys, private) == NAME
                 with pytest.raises(paramiko.AuthenticationException):
-                    _login(reserved, order_node.host_keys, stranger)
+                    login(reserved, order_node.host_keys, stranger)
 
                 # The bare-metal ready check: phoned home and SSH answering on the address
                 # the customer is given (here the provisioning address: this test has no
@@ -307,14 +209,14 @@ def _cleaned_for_the_next_tenant(server, node, access, order, private, tmp_path)
     a_host_keys = OrderNode.objects.get(order=order).host_keys
     Order.objects.filter(pk=order.pk).update(state=OrderState.TERMINATED)
     Redfish(access).power_off()  # the teardown's power off
-    _wait(lambda: not server.powered, 30, "the power off", server.console)
+    wait(lambda: not server.powered, 30, "the power off", server.console)
     Node.objects.filter(pk=node.pk).update(state=NodeState.ALLOCATED)
     with transaction.atomic():
         hand_nodes([node], to=None, actor=ACTOR)  # the release
     node.refresh_from_db()
     assert node.state == NodeState.CLEANING
     assert node_clean_start(node=node, actor=ACTOR) is not None  # what the task does
-    _wait(
+    wait(
         lambda: Node.objects.get(pk=node.pk).state != NodeState.CLEANING,
         BOOT_S, "the cleaning report", server.console,
     )  # fmt: skip
@@ -323,14 +225,14 @@ def _cleaned_for_the_next_tenant(server, node, access, order, private, tmp_path)
     assert node.events.latest("pk").detail.startswith("cleaned: erased ")
     console = server.console.read_text()
     assert "storefront" not in console and "cleaning: erased" in console
-    _wait(lambda: not server.powered, 30, "the power off after cleaning", server.console)
+    wait(lambda: not server.powered, 30, "the power off after cleaning", server.console)
     assert [p for p in server.disk.rglob("*") if not p.is_dir()] == []  # a blank disk
 
     # Tenant B gets the same server.
-    private_b, public_b = _keypair(tmp_path, "tenant-b")
+    private_b, public_b = keypair(tmp_path, "tenant-b")
     order_node_b = _order(node, public_b)
     Redfish(access).power_on(pxe=True)
-    _wait(
+    wait(
         lambda: server.console.read_text().count("phone home: 200") >= 2,
         BOOT_S, "tenant B's boot to phone home", server.console,
     )  # fmt: skip
@@ -338,9 +240,9 @@ def _cleaned_for_the_next_tenant(server, node, access, order, private, tmp_path)
     address = server.run(["ip", "-4", "-o", "addr", "show", "eno1"]).stdout.split()[3]
     address = address.split("/")[0]
     assert not set(order_node_b.host_keys.values()) & set(a_host_keys.values())  # fresh keys
-    assert _login(address, order_node_b.host_keys, private_b) == NAME
+    assert login(address, order_node_b.host_keys, private_b) == NAME
     with pytest.raises(paramiko.AuthenticationException):
-        _login(address, order_node_b.host_keys, private)  # tenant A's key is gone
+        login(address, order_node_b.host_keys, private)  # tenant A's key is gone
     authorized = server.run(["cat", "/home/ubuntu/.ssh/authorized_keys"]).stdout
     assert authorized.split() == public_b.split()[:2]
     for path in ("/home/ubuntu/notes.txt", "/root/a.txt", "/tmp/a.txt", "/var/lib/tenant-a"):

@@ -1,0 +1,166 @@
+"""The tenant's way in from outside: one SSH jump host (bastion) per tenant network.
+
+A tenant network's servers hold private addresses on its segments only. Its bastion has two
+legs: its public address in the network's `access_prefix` (the second host; the first is the
+router's, toward the outside) and an address on the network's first segment (its last host,
+which `network_attach` never hands to a server). It runs Debian's sshd with the configuration
+rendered here: one unprivileged user (settings.ACCESS_BASTION_USER) with no shell, no terminal,
+no agent, X11 or remote forwarding, whose only power is to open TCP connections to port 22 of
+the servers each key is granted (`permitopen` per key in `authorized_keys`, which sshd reads at
+each login, so a grant changes without a reload). The customer's ssh line is
+`ssh -J <user>@<public address> ubuntu@<server address>`; docs/networks.md says why a jump host.
+
+Keys and grants come from the orders (catalog.access); this module only renders and writes
+files, every value parsed again (addresses, keys) before it is written."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+from fabric.models import NetworkSegment, TenantNetwork
+from fabric.networks import safe
+from portal.services.ssh_keys import ssh_key_parse
+
+SSH_PORT = 22
+CONFIG = "sshd_config"
+AUTHORIZED_KEYS = "authorized_keys"
+HOST_KEY = "ssh_host_ed25519_key"
+PID_FILE = "sshd.pid"
+PRIVSEP_DIR = "/run/sshd"
+SSH_KEYGEN = shutil.which("ssh-keygen") or "/usr/bin/ssh-keygen"
+
+
+@dataclass(frozen=True)
+class Bastion:
+    network_id: int
+    segment_id: int
+    public: ipaddress.IPv4Interface  # in the access prefix: what the customer connects to
+    gateway: ipaddress.IPv4Address  # the router's address in the access prefix
+    tenant: ipaddress.IPv4Interface  # on the network's first segment
+    user: str
+
+    @property
+    def jump(self) -> str:
+        """The `-J` argument of the customer's ssh line."""
+        return f"{self.user}@{self.public.ip}"
+
+
+def bastion_tenant_address(segment: NetworkSegment) -> ipaddress.IPv4Address:
+    """The bastion's address on `segment`: its last host (servers are given the lowest)."""
+    *_, last = ipaddress.ip_network(segment.prefix).hosts()
+    return last
+
+
+def bastion_of(network: TenantNetwork) -> Bastion | None:
+    """The bastion of an active network with an access prefix and a segment; None otherwise."""
+    if network.state != TenantNetwork.State.ACTIVE or network.access_prefix is None:
+        return None
+    segment = network.segments.order_by("pk").first()
+    if segment is None:
+        return None
+    access = safe.network(network.access_prefix)
+    segment_prefix = safe.network(segment.prefix)
+    gateway, public, *_ = access.hosts()
+    return Bastion(
+        network_id=network.pk,
+        segment_id=segment.pk,
+        public=ipaddress.IPv4Interface(f"{public}/{access.prefixlen}"),
+        gateway=gateway,
+        tenant=ipaddress.IPv4Interface(
+            f"{bastion_tenant_address(segment)}/{segment_prefix.prefixlen}"
+        ),
+        user=safe.name(settings.ACCESS_BASTION_USER),
+    )
+
+
+def render_sshd_config(bastion: Bastion, *, directory: Path) -> str:
+    return "\n".join(
+        [
+            f"# The bastion of tenant network {bastion.network_id} (fabric.bastion); rendered.",
+            f"Port {SSH_PORT}",
+            f"ListenAddress {bastion.public.ip}",
+            f"HostKey {directory / HOST_KEY}",
+            f"PidFile {directory / PID_FILE}",
+            f"AuthorizedKeysFile {directory / AUTHORIZED_KEYS}",
+            f"AllowUsers {bastion.user}",
+            "PermitRootLogin no",
+            "PubkeyAuthentication yes",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "UsePAM no",
+            "PermitTTY no",
+            "PermitUserRC no",
+            "PermitTunnel no",
+            "X11Forwarding no",
+            "AllowAgentForwarding no",
+            "AllowStreamLocalForwarding no",
+            "AllowTcpForwarding local",
+            "GatewayPorts no",
+            "ForceCommand /usr/sbin/nologin",
+            "MaxAuthTries 3",
+            "MaxSessions 10",
+            "LoginGraceTime 20",
+            "ClientAliveInterval 30",
+            "LogLevel VERBOSE",
+            "",
+        ]
+    )
+
+
+def render_authorized_keys(grants: Mapping[str, Iterable[str]]) -> str:
+    """One line per key (an OpenSSH public key -> the server addresses it may reach on port
+    22): `restrict` takes every power away, `port-forwarding` gives back local forwarding, and
+    `permitopen` limits it to those servers. A key without a valid address is left out."""
+    lines = []
+    for key, addresses in sorted(grants.items()):
+        _, normalised, _, _ = ssh_key_parse(key)
+        opens = sorted({ipaddress.IPv4Address(str(a).split("/")[0]) for a in addresses})
+        if not opens:
+            continue
+        permits = ",".join(f'permitopen="{address}:{SSH_PORT}"' for address in opens)
+        lines.append(f"restrict,port-forwarding,{permits} {normalised}")
+    return "".join(f"{line}\n" for line in lines)
+
+
+def _write(path: Path, text: str) -> bool:
+    """Atomically replace `path` with `text` (mode 0644); False when it already says that."""
+    if path.exists() and path.read_text() == text:
+        return False
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(handle, "w") as out:
+        out.write(text)
+    os.chmod(temporary, 0o644)
+    os.replace(temporary, path)
+    return True
+
+
+def bastion_files_write(
+    *, bastion: Bastion, directory: Path, grants: Mapping[str, Iterable[str]]
+) -> bool:
+    """Write the bastion's files in `directory` (root's, not writable by others: sshd's
+    StrictModes checks every folder up to /): its sshd_config, authorized_keys and, the first
+    time, its host key. True when sshd_config changed (sshd must be restarted to read it)."""
+    directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+    os.makedirs(PRIVSEP_DIR, mode=0o755, exist_ok=True)  # sshd will not start without it
+    if not (directory / HOST_KEY).exists():
+        subprocess.run(
+            [SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-C", f"bastion-{bastion.network_id}",
+             "-f", str(directory / HOST_KEY)],
+            check=True, capture_output=True, timeout=30,
+        )  # fmt: skip
+    _write(directory / AUTHORIZED_KEYS, render_authorized_keys(grants))
+    return _write(directory / CONFIG, render_sshd_config(bastion, directory=directory))
+
+
+def bastion_host_key(directory: Path) -> str:
+    """The bastion's public host key (`type base64`), for the customer's known_hosts."""
+    return " ".join((directory / f"{HOST_KEY}.pub").read_text().split()[:2])
