@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from catalog.models import Order, OrderNode, OrderState
-from fabric.bastion import Bastion, bastion_of
+from fabric.bastion import Bastion, bastion_of, probe_public_key
 from fabric.models import TenantNetwork
 from portal.models import SshKey
 
@@ -24,12 +24,14 @@ def order_ssh_keys(order: Order) -> list[str]:
 
 
 def bastion_grants(network: TenantNetwork) -> dict[str, set[str]]:
-    """Public key -> the server addresses it may reach through `network`'s bastion."""
+    """Public key -> the server addresses it may reach through `network`'s bastion: each live
+    order's keys its own servers, the portal's probe key (the ready check) all of them."""
     grants: dict[str, set[str]] = defaultdict(set)
     for order in Order.objects.filter(network=network, state__in=LIVE):
-        addresses = {a for a in order.nodes.exclude(address=None).values_list("address", flat=True)}
+        addresses = set(order.nodes.exclude(address=None).values_list("address", flat=True))
         for key in order_ssh_keys(order):
             grants[key] |= addresses
+        grants[probe_public_key()] |= addresses
     return {key: addresses for key, addresses in grants.items() if addresses}
 
 

@@ -11,7 +11,13 @@ each login, so a grant changes without a reload). The customer's ssh line is
 `ssh -J <user>@<public address> ubuntu@<server address>`; docs/networks.md says why a jump host.
 
 Keys and grants come from the orders (catalog.access); this module only renders and writes
-files, every value parsed again (addresses, keys) before it is written."""
+files, every value parsed again (addresses, keys) before it is written.
+
+The portal's probe: the bare-metal ready check goes the customer's way, through the bastion,
+with the portal's own key (settings.ACCESS_PROBE_KEY_FILE, made on first use, 0600), which
+every bastion grants its network's servers. It only runs the server's key exchange and
+compares the host key with the one the server phoned home; the bastion's own host key is not
+checked (a bastion in the middle cannot forge the server's)."""
 
 from __future__ import annotations
 
@@ -24,6 +30,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import paramiko
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from django.conf import settings
 
 from fabric.models import NetworkSegment, TenantNetwork
@@ -164,3 +173,50 @@ def bastion_files_write(
 def bastion_host_key(directory: Path) -> str:
     """The bastion's public host key (`type base64`), for the customer's known_hosts."""
     return " ".join((directory / f"{HOST_KEY}.pub").read_text().split()[:2])
+
+
+def probe_key() -> paramiko.Ed25519Key:
+    """The portal's probe key, made on first use (an ed25519 key in OpenSSH format, 0600)."""
+    path = Path(settings.ACCESS_PROBE_KEY_FILE)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        private = ed25519.Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.NoEncryption(),
+        )
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(handle, "wb") as out:
+            out.write(private)
+    return paramiko.Ed25519Key.from_private_key_file(str(path))
+
+
+def probe_public_key() -> str:
+    key = probe_key()
+    return f"{key.get_name()} {key.get_base64()}"
+
+
+class _AnyBastion(paramiko.MissingHostKeyPolicy):
+    def missing_host_key(self, client, hostname, key):
+        return  # the server's key, checked at the end of the channel, is what counts
+
+
+def probe_channel(bastion: Bastion, address: str, *, timeout: float) -> tuple:
+    """(client, channel): an SSH connection to `bastion` as its user with the probe key, and a
+    channel through it to `address` port 22. Close the client when done. OSError or
+    paramiko.SSHException when the bastion does not answer, refuses, or cannot open it."""
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(_AnyBastion())
+    try:
+        client.connect(
+            str(bastion.public.ip), port=SSH_PORT, username=bastion.user, pkey=probe_key(),
+            timeout=timeout, banner_timeout=timeout, auth_timeout=timeout,
+            allow_agent=False, look_for_keys=False,
+        )  # fmt: skip
+        channel = client.get_transport().open_channel(
+            "direct-tcpip", (address, SSH_PORT), ("127.0.0.1", 0), timeout=timeout
+        )
+    except BaseException:
+        client.close()
+        raise
+    return client, channel

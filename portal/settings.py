@@ -488,6 +488,10 @@ ALLOWED_HOSTS.append(urlsplit(PROVISIONING_PORTAL_URL).hostname)
 # ACCESS_BASTION_DIR (root's; sshd checks every folder up to /).
 ACCESS_BASTION_USER = os.environ.get("ACCESS_BASTION_USER", "jump")
 ACCESS_BASTION_DIR = Path(os.environ.get("ACCESS_BASTION_DIR", "/run/storefront-bastions"))
+# The portal's own key for the ready check through the bastions (made on first use, 0600).
+ACCESS_PROBE_KEY_FILE = Path(
+    os.environ.get("ACCESS_PROBE_KEY_FILE", BASE_DIR / "var" / "access-probe-key")
+)
 
 # An invoice is raised early once this much is owed since the last one.
 INVOICE_THRESHOLD = Decimal(os.environ.get("INVOICE_THRESHOLD", "1000"))
@@ -502,7 +506,12 @@ ORDER_QUEUE_POLL_SECONDS = float(os.environ.get("ORDER_QUEUE_POLL_SECONDS", "10"
 ORDER_POWER_TIMEOUT_SECONDS = int(os.environ.get("ORDER_POWER_TIMEOUT_SECONDS", "300"))
 # Bare metal is ready once each server phoned home its host keys and SSH answers with one
 # (catalog/offerings/bare_metal.py), within this long of power on; off: power on suffices.
-ORDER_BOOT_CHECK = env_bool("ORDER_BOOT_CHECK", False)
+# Which bare-metal servers must phone home and answer SSH before they are ready: "provisioned"
+# (those that boot from the portal: a provisioning NIC with its reserved address), "all" or
+# "none" (power on and an address suffice).
+ORDER_BOOT_CHECK = os.environ.get("ORDER_BOOT_CHECK", "provisioned")
+if ORDER_BOOT_CHECK not in ("provisioned", "all", "none"):
+    raise ImproperlyConfigured("ORDER_BOOT_CHECK is one of provisioned, all, none.")
 ORDER_BOOT_TIMEOUT_SECONDS = int(os.environ.get("ORDER_BOOT_TIMEOUT_SECONDS", "900"))
 # A node being cleaned whose cleaning job has not reported by then goes to maintenance.
 NODE_CLEANING_TIMEOUT_SECONDS = int(os.environ.get("NODE_CLEANING_TIMEOUT_SECONDS", "900"))

@@ -3,10 +3,11 @@ InfiniBand island. Recipe: authorize -> allocate -> attach the tenant network ->
 on with a one-time PXE boot -> ready check -> handover (addresses, the ssh command and the host
 keys the server reported; the customer's keys from the per-node metadata endpoint).
 
-The ready check (settings.ORDER_BOOT_CHECK): each server's cloud-init phoned home its sshd host
-keys to its signed URL (catalog.metadata), and SSH answers on the address the customer is given
-with one of those keys; within ORDER_BOOT_TIMEOUT_SECONDS of power on, else the order fails.
-With the check off, power on and an address suffice (the servers are not watched booting)."""
+The ready check (settings.ORDER_BOOT_CHECK: by default the servers that boot from the portal):
+each server's cloud-init phoned home its sshd host keys to its signed URL (catalog.metadata),
+and SSH answers on the address the customer is given, through the network's bastion as the
+customer goes (fabric.bastion), with one of those keys; within ORDER_BOOT_TIMEOUT_SECONDS of
+power on, else the order fails. A server not checked is ready at power on with an address."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from catalog.metadata import host_key_lines
 from catalog.models import Order, OrderNode, OrderState
 from catalog.offerings.base import AUTHORIZE, Advance, Offering, Report, Step, Wait
 from catalog.pricing import gpu_hour_price
+from fabric.bastion import Bastion, probe_channel
 from fabric.capacity.engine import SLICE_UNITS
 from fabric.choices import AllocationShape, AllocationTopology, PowerState
 from fabric.errors import PowerFatal, PowerTransient, PushFailed
@@ -249,6 +251,8 @@ class BareMetal(Offering):
         keys and SSH answers on that address with one of them."""
         timeout = timedelta(seconds=settings.ORDER_BOOT_TIMEOUT_SECONDS)
         order_nodes = list(order.nodes.select_related("node"))
+        checked = _boot_checked({n.node_id for n in order_nodes})
+        bastion = order_bastion(order)
         waiting = []
         for order_node in order_nodes:
             if order_node.ready_at:
@@ -259,11 +263,13 @@ class BareMetal(Offering):
                 raise StepFatal(f"{order_node.hostname} switched off while booting.")
             if order_node.address is None:
                 raise StepFatal(f"{order_node.hostname} has no address on the tenant network.")
-            if settings.ORDER_BOOT_CHECK:
+            if order_node.node_id in checked:
                 if order_node.phoned_home_at is None:
                     reason = "its phone-home has not arrived"
                 else:
-                    reason = ssh_host_key_check(order_node.address, order_node.host_keys)
+                    reason = ssh_host_key_check(
+                        order_node.address, order_node.host_keys, bastion=bastion
+                    )
                 if reason:
                     since = order_node.powered_on_at or order_node.power_requested_at
                     if since and timezone.now() - since > timeout:
@@ -355,17 +361,34 @@ def _nonce() -> str:
     return secrets.token_hex(16)
 
 
-def ssh_host_key_check(address: str, host_keys: dict, *, timeout: float = 5) -> str:
+def _boot_checked(node_ids: set[int]) -> set[int]:
+    """The servers the ready check watches boot (settings.ORDER_BOOT_CHECK)."""
+    if settings.ORDER_BOOT_CHECK == "all":
+        return node_ids
+    if settings.ORDER_BOOT_CHECK == "none":
+        return set()
+    return fabric_nodes.provisioned_node_ids(node_ids)
+
+
+def ssh_host_key_check(
+    address: str, host_keys: dict, *, bastion: Bastion | None = None, timeout: float = 5
+) -> str:
     """'' when an SSH server answers on `address` port 22 with one of `host_keys` (type ->
-    "type base64", what the server phoned home), else why not. Only the key exchange runs (no
+    "type base64", what the server phoned home), else why not; through `bastion` (the
+    customer's way in, with the portal's probe key) when given. Only the key exchange runs (no
     login): the client asks for the reported key types only and compares the key offered."""
     wanted = {key_type: public_key.split()[1] for key_type, public_key in host_keys.items()}
     if not wanted:
         return "no host key was reported"
+    jump = None
     try:
-        sock = socket.create_connection((address, 22), timeout=timeout)
-    except OSError as exc:
-        return f"SSH does not answer on {address}: {exc.strerror or exc}"
+        if bastion is None:
+            sock = socket.create_connection((address, 22), timeout=timeout)
+        else:
+            jump, sock = probe_channel(bastion, address, timeout=timeout)
+    except (OSError, paramiko.SSHException) as exc:
+        via = f" through the bastion {bastion.public.ip}" if bastion else ""
+        return f"SSH does not answer on {address}{via}: {getattr(exc, 'strerror', None) or exc}"
     transport = paramiko.Transport(sock)
     try:
         options = transport.get_security_options()
@@ -382,6 +405,8 @@ def ssh_host_key_check(address: str, host_keys: dict, *, timeout: float = 5) -> 
         return f"SSH on {address} did not complete its key exchange: {exc}"
     finally:
         transport.close()
+        if jump is not None:
+            jump.close()
 
 
 def _rsa_sha2(key_type: str, wanted: dict) -> bool:

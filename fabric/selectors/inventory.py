@@ -144,6 +144,16 @@ def node_network_interfaces(*, network: m.TenantNetwork, node_id: int) -> list[d
     return found
 
 
+def provisioned_node_ids(node_ids) -> set[int]:
+    """Those of `node_ids` that boot from the portal: a NIC holding its reserved address on
+    the provisioning network (fabric.services.provisioning)."""
+    return set(
+        m.IPAddress.objects.filter(prefix__vrf="provisioning", interface__node_id__in=node_ids)
+        .values_list("interface__node_id", flat=True)
+        .distinct()
+    )
+
+
 def bare_metal_models() -> list[str]:
     """GPU models with servers whose power the platform controls (a BMC on record)."""
     return list(

@@ -17,6 +17,7 @@ from fabric.bastion import (
     bastion_files_write,
     bastion_host_key,
     bastion_of,
+    probe_public_key,
     render_authorized_keys,
 )
 from fabric.models import NetworkSegment, TenantNetwork
@@ -76,8 +77,9 @@ def test_each_key_reaches_port_22_of_its_own_orders_servers_only():
     assert bastion_grants(ended) == {}  # an ended order grants nothing
 
     grants = bastion_grants(a_net)
-    assert grants == {LAPTOP_KEY: {"10.210.10.2", "10.210.10.3"}}
-    text = render_authorized_keys(grants)
+    servers = {"10.210.10.2", "10.210.10.3"}
+    assert grants == {LAPTOP_KEY: servers, probe_public_key(): servers}  # the ready check's
+    text = render_authorized_keys({LAPTOP_KEY: grants[LAPTOP_KEY]})
     assert text == (
         'restrict,port-forwarding,permitopen="10.210.10.2:22",permitopen="10.210.10.3:22" '
         f"{' '.join(LAPTOP_KEY.split()[:2])}\n"
@@ -92,7 +94,7 @@ def test_an_order_that_chose_its_keys_grants_only_those():
     ssh_key_add(user=a, name="other", public_key=OTHER_KEY, actor=Actor(user=a))
     network = _network(a)
     _order(a, network, ["10.210.10.2"], spec={"ssh_keys": [chosen.fingerprint]})
-    assert set(bastion_grants(network)) == {LAPTOP_KEY}
+    assert set(bastion_grants(network)) == {LAPTOP_KEY, probe_public_key()}
 
 
 def test_a_key_line_that_is_not_a_key_is_refused_before_it_is_written():

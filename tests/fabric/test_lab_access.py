@@ -25,7 +25,7 @@ from django.conf import settings as django_settings
 
 from catalog.access import bastion_grants
 from catalog.models import Order, OrderNode, OrderState
-from catalog.offerings.bare_metal import BareMetal
+from catalog.offerings.bare_metal import BareMetal, ssh_host_key_check
 from catalog.services.products import product_upsert
 from fabric.bastion import bastion_files_write, bastion_host_key, bastion_of
 from fabric.models import NetworkInterface, NodeState
@@ -194,6 +194,13 @@ def test_a_customer_laptop_reaches_its_server_through_its_bastion_and_nothing_el
                     lines += [f"{on.address} {key}" for key in on.host_keys.values()]
                     # network-config gave the tenant NIC its address on the segment
                     assert f"network: eth0 {on.address}/" in server.console.read_text()
+                    # The ready check reaches it the customer's way, with the portal's probe key.
+                    bastion = bastion_of(on.order.network)
+                    assert ssh_host_key_check(on.address, on.host_keys, bastion=bastion) == ""
+                    forged = {"ssh-ed25519": keys["a"][1]}
+                    assert "did not report" in ssh_host_key_check(
+                        on.address, forged, bastion=bastion
+                    )
                 assert watcher.errors == {}
                 known_hosts.write_text("\n".join(lines) + "\n")
                 _from_the_laptop(access_lab, tenants, keys, known_hosts, tmp_path, lab)

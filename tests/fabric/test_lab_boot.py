@@ -172,7 +172,7 @@ def test_a_powered_on_server_boots_from_the_portal_takes_the_keys_and_answers_ss
                 # The bare-metal ready check: phoned home and SSH answering on the address
                 # the customer is given (here the provisioning address: this test has no
                 # tenant network) -> ready; the handover shows fingerprints and known_hosts.
-                settings.ORDER_BOOT_CHECK = True
+                settings.ORDER_BOOT_CHECK = "all"
                 OrderNode.objects.filter(pk=order_node.pk).update(address=reserved)
                 order = Order.objects.get(pk=order_node.order_id)
                 Order.objects.filter(pk=order.pk).update(state=OrderState.LAUNCHING)

@@ -54,7 +54,7 @@ def start_chat(*, port: int, log: Path, threads: int = 2) -> subprocess.Popen:
         [
             BIN,
             "-m",
-            "llama_cpp.server",
+            "catalog.gateway.backends.llama_server",
             "--model",
             str(smollm2_gguf()),
             "--host",
@@ -68,6 +68,7 @@ def start_chat(*, port: int, log: Path, threads: int = 2) -> subprocess.Popen:
         ],
         stdout=output,
         stderr=subprocess.STDOUT,
+        cwd=Path(__file__).resolve().parents[3],
         env=_environment(),
     )
     _wait(f"http://127.0.0.1:{port}/v1/models", process, log)

@@ -4,8 +4,10 @@ center, the tenant segments' layer 2, and each tenant network's bastion (fabric.
 * ``<prefix>-laptop``: the customer's laptop, ``eth0`` 198.51.100.2/24 (TEST-NET-2), its
   default route via the router. It knows nothing of the data center but what is routed to it.
 * ``<prefix>-inet``: the router (the internet and the site's border in one), 198.51.100.1 toward
-  the laptop and, per bastion, the access prefix's gateway (its first host) on a veth to it. It
-  forwards between those links only: tenant segments are not routed from outside at all.
+  the laptop, 192.0.2.1 toward this machine (the portal, whose ready check goes the customer's
+  way: ``<prefix>-i``, 192.0.2.2, with a route to each bastion's access prefix) and, per
+  bastion, the access prefix's gateway (its first host) on a veth to it. It forwards between
+  those links only: tenant segments are not routed from outside at all.
 * ``<prefix>-fab``: the tenant segments' layer 2, what the leaves' VLANs carry: one bridge
   ``s<segment id>`` per segment, where ``plug()`` cables a server's tenant NIC and the bastion
   its tenant leg. (The lab's FakeNOS switches take the configuration; they forward nothing.)
@@ -30,6 +32,8 @@ from fabric.testbed.servers.lab import LabServer, LabServerError, LabServers
 
 LAPTOP = "198.51.100.2/24"
 ROUTER = "198.51.100.1/24"
+HOST = "192.0.2.2/24"
+ROUTER_TO_HOST = "192.0.2.1/24"
 BASTION_UID = 64_500
 SSHD = "/usr/sbin/sshd"
 IP = shutil.which("ip") or "/usr/sbin/ip"
@@ -42,6 +46,7 @@ class LabAccess:
         self.laptop_ns = f"{lab.prefix}-laptop"
         self.router_ns = f"{lab.prefix}-inet"
         self.fabric_ns = f"{lab.prefix}-fab"
+        self.host_link = f"{lab.prefix}-i"
         self._bridges: set[str] = set()
         self._ports = 0
         self._sshd: list[subprocess.Popen] = []
@@ -60,6 +65,12 @@ class LabAccess:
         run("ip", "-n", self.laptop_ns, "addr", "add", LAPTOP, "dev", "eth0")
         run("ip", "-n", self.laptop_ns, "link", "set", "eth0", "up")
         run("ip", "-n", self.laptop_ns, "route", "add", "default", "via", ROUTER.split("/")[0])
+        run("ip", "link", "add", self.host_link, "type", "veth",
+            "peer", "name", "host0", "netns", self.router_ns)  # fmt: skip
+        run("ip", "-n", self.router_ns, "addr", "add", ROUTER_TO_HOST, "dev", "host0")
+        run("ip", "-n", self.router_ns, "link", "set", "host0", "up")
+        run("ip", "addr", "add", HOST, "dev", self.host_link)
+        run("ip", "link", "set", self.host_link, "up")
         run("ip", "netns", "exec", self.router_ns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
         return self
 
@@ -97,6 +108,8 @@ class LabAccess:
         run("ip", "-n", ns, "addr", "add", str(bastion.public), "dev", "up0")
         run("ip", "-n", ns, "link", "set", "up0", "up")
         run("ip", "-n", ns, "route", "add", "default", "via", str(bastion.gateway))
+        run("ip", "route", "add", str(bastion.public.network), "via",
+            ROUTER_TO_HOST.split("/")[0], "dev", self.host_link)  # fmt: skip
         run("ip", "-n", self.fabric_ns, "link", "add", f"t{n}", "type", "veth",
             "peer", "name", "t0", "netns", ns)  # fmt: skip
         run("ip", "-n", self.fabric_ns, "link", "set", f"t{n}", "master",
@@ -130,8 +143,11 @@ class LabAccess:
         )  # fmt: skip
 
     def close(self) -> None:
+        """Stop the bastions' sshd and unplug this machine; the lab's teardown does the rest."""
         for process in self._sshd:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             process.wait(10)
         self._sshd.clear()
+        # Its routes go with it; deleting the router's namespace would drop it too, later.
+        self.lab.commands("ip", "link", "del", self.host_link, check=False)
