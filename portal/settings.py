@@ -484,10 +484,11 @@ PROVISIONING_SEED = "catalog.metadata.metadata_seed_path"
 ALLOWED_HOSTS.append(urlsplit(PROVISIONING_PORTAL_URL).hostname)
 
 # The tenant's way in (fabric.bastion): each network's SSH jump host lets this user (no shell)
-# forward to the servers the customer's keys are granted; the bastions' files live under
-# ACCESS_BASTION_DIR (root's; sshd checks every folder up to /).
+# forward to the servers the customer's keys are granted.
 ACCESS_BASTION_USER = os.environ.get("ACCESS_BASTION_USER", "jump")
-ACCESS_BASTION_DIR = Path(os.environ.get("ACCESS_BASTION_DIR", "/run/storefront-bastions"))
+# Who may reach what through a network's bastion: network -> {public key: server addresses},
+# named as a string like PROVISIONING_SEED, so fabric does not import the catalog.
+ACCESS_BASTION_GRANTS = "catalog.access.bastion_grants"
 # The portal's own key for the ready check through the bastions (made on first use, 0600).
 ACCESS_PROBE_KEY_FILE = Path(
     os.environ.get("ACCESS_PROBE_KEY_FILE", BASE_DIR / "var" / "access-probe-key")

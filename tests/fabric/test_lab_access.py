@@ -14,33 +14,28 @@ Needs root (CI runs as root): without it this test fails, it does not skip."""
 
 import random
 import secrets
-import shutil
 import socket
-import tempfile
 import uuid
 from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
 
-from catalog.access import bastion_grants
 from catalog.models import Order, OrderNode, OrderState
 from catalog.offerings.bare_metal import BareMetal, ssh_host_key_check
 from catalog.services.products import product_upsert
-from fabric.bastion import bastion_files_write, bastion_host_key, bastion_of
+from fabric.bastion import bastion_host_key, bastion_of
 from fabric.models import NetworkInterface, NodeState
 from fabric.power.redfish import Redfish
-from fabric.services.networks import network_attach, network_create
+from fabric.services.networks import network_attach, network_create, network_delete
 from fabric.services.power import bmc_set
-from fabric.services.provisioning import provisioning_apply
 from fabric.testbed import bmcs, inventory
-from fabric.testbed.servers import STANDIN_BOOT, LabServers, PowerWatcher, ServerSpec
-from fabric.testbed.servers.access import LabAccess
+from fabric.testbed.servers import ServerSpec
+from fabric.testbed.servers.site import LabSite
 from portal import embedded
 from portal.services.audit import Actor
 from portal.services.ssh_keys import ssh_key_add
 from tests.fabric.lab_chain import (
-    dnsmasq_running,
     keypair,
     portal_on,
     require_root_and_tools,
@@ -132,9 +127,6 @@ def test_a_customer_laptop_reaches_its_server_through_its_bastion_and_nothing_el
     a_node, b_node = tenants["a"][0], tenants["b"][0]
     assert a_node.order.network.segments.get().prefix != b_node.order.network.segments.get().prefix
 
-    directory = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir="/tmp"))
-    directory.chmod(0o755)  # dnsmasq re-reads its hosts file as nobody
-    bastions_dir = Path("/run") / f"{prefix}-bastions"  # sshd's StrictModes: no /tmp above
     specs = [
         ServerSpec(
             on.node.name,
@@ -144,73 +136,62 @@ def test_a_customer_laptop_reaches_its_server_through_its_bastion_and_nothing_el
         )
         for on, _, eno1 in tenants.values()
     ]
-    lab = LabServers(
-        specs, root=tmp_path / "lab", prefix=prefix, provisioning=f"{network}.0/24",
-        host_link=host_link,
+    port = embedded.free_port()
+    settings.PROVISIONING_PREFIX = f"{network}.0/24"
+    settings.PROVISIONING_SERVER_ADDRESS = server_address
+    settings.PROVISIONING_PORTAL_URL = f"http://{server_address}:{port}"
+    settings.PROVISIONING_INTERFACE_NAMES = ["eno1"]
+    settings.PROVISIONING_INTERFACE = host_link
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, server_address]
+    site = LabSite(
+        specs, accesses=lambda: {on.node.name: a for on, a, _ in tenants.values()},
+        root=tmp_path / "lab", prefix=prefix, provisioning=f"{network}.0/24", host_link=host_link,
     )  # fmt: skip
-    access_lab = LabAccess(lab)
     try:
-        with lab:
-            access_lab.build()
-            listener = socket.create_server((server_address, 0))
-            settings.PROVISIONING_PREFIX = f"{network}.0/24"
-            settings.PROVISIONING_SERVER_ADDRESS = server_address
-            settings.PROVISIONING_PORTAL_URL = (
-                f"http://{server_address}:{listener.getsockname()[1]}"
+        with site, portal_on(socket.create_server((server_address, port))):
+            lab, known_hosts, lines = site.lab, tmp_path / "known_hosts", []
+            for on, access, _ in tenants.values():  # each network's bastion is up
+                network_id = on.order.network_id
+                files = site.files / f"bastion-{network_id}"
+                lines.append(f"{bastion_of(on.order.network).public.ip} {bastion_host_key(files)}")
+                Redfish(access).power_on(pxe=True)
+            assert site.access.bastions == sorted(
+                on.order.network_id for on, _, _ in tenants.values()
             )
-            settings.PROVISIONING_INTERFACE_NAMES = ["eno1"]
-            settings.PROVISIONING_INTERFACE = host_link
-            settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, server_address]
-            provisioning_apply(actor=ACTOR, directory=directory, interface=host_link)
-
-            known_hosts = tmp_path / "known_hosts"
-            lines = []
             for on, _, _ in tenants.values():
                 server = lab[on.node.name]
-                server.boot = list(STANDIN_BOOT)
-                access_lab.plug(server, segment_id=on.order.network.segments.get().pk)
+                wait(
+                    lambda s=server: "phone home: 200" in s.console_tail(200),
+                    BOOT_S, f"{server.name} to phone home", server.console,
+                )  # fmt: skip
+                on.refresh_from_db()
+                lines += [f"{on.address} {key}" for key in on.host_keys.values()]
+                # network-config gave the tenant NIC its address on the segment
+                assert f"network: eth0 {on.address}/" in server.console.read_text()
+                # The ready check reaches it the customer's way, with the portal's probe key.
                 bastion = bastion_of(on.order.network)
-                files = bastions_dir / str(bastion.network_id)
-                bastion_files_write(
-                    bastion=bastion, directory=files, grants=bastion_grants(on.order.network)
-                )
-                access_lab.bastion(bastion, directory=files)
-                lines.append(f"{bastion.public.ip} {bastion_host_key(files)}")
+                assert ssh_host_key_check(on.address, on.host_keys, bastion=bastion) == ""
+                forged = {"ssh-ed25519": keys["a"][1]}
+                assert "did not report" in ssh_host_key_check(on.address, forged, bastion=bastion)
+            assert site.watcher.errors == {}
+            known_hosts.write_text("\n".join(lines) + "\n")
+            _from_the_laptop(site.access, tenants, keys, known_hosts, tmp_path, lab)
 
-            with (
-                portal_on(listener),
-                dnsmasq_running(directory, tmp_path / "dnsmasq.log"),
-                PowerWatcher(lab, {on.node.name: a for on, a, _ in tenants.values()}) as watcher,
-            ):
-                for _, access, _ in tenants.values():
-                    Redfish(access).power_on(pxe=True)
-                for on, _, _ in tenants.values():
-                    server = lab[on.node.name]
-                    wait(
-                        lambda s=server: "phone home: 200" in s.console_tail(200),
-                        BOOT_S, f"{server.name} to phone home", server.console,
-                    )  # fmt: skip
-                    on.refresh_from_db()
-                    lines += [f"{on.address} {key}" for key in on.host_keys.values()]
-                    # network-config gave the tenant NIC its address on the segment
-                    assert f"network: eth0 {on.address}/" in server.console.read_text()
-                    # The ready check reaches it the customer's way, with the portal's probe key.
-                    bastion = bastion_of(on.order.network)
-                    assert ssh_host_key_check(on.address, on.host_keys, bastion=bastion) == ""
-                    forged = {"ssh-ed25519": keys["a"][1]}
-                    assert "did not report" in ssh_host_key_check(
-                        on.address, forged, bastion=bastion
-                    )
-                assert watcher.errors == {}
-                known_hosts.write_text("\n".join(lines) + "\n")
-                _from_the_laptop(access_lab, tenants, keys, known_hosts, tmp_path, lab)
-            access_lab.close()
-        assert lab.leftovers() == []
+            # B's network deleted: its bastion goes, B's server is off the segment.
+            b_node = tenants["b"][0]
+            b_bastion = bastion_of(b_node.order.network)
+            network_delete(network=b_node.order.network, actor=ACTOR)
+            site.sync()
+            assert site.access.bastions == [tenants["a"][0].order.network_id]
+            assert "eth0" not in lab[b_node.node.name].nics
+            b_config = _ssh_config(tmp_path / "b.config", keys["b"][0], known_hosts)
+            done = site.access.laptop(
+                ["ssh", "-F", str(b_config), "-o", "ConnectTimeout=2", f"{b_bastion.jump}", "true"]
+            )
+            assert done.returncode == 255, done
+        assert site.leftovers() == []
     finally:
-        access_lab.close()
-        lab.teardown()
-        shutil.rmtree(directory, ignore_errors=True)
-        shutil.rmtree(bastions_dir, ignore_errors=True)
+        site.stop()
 
 
 def _logs(access_lab) -> str:

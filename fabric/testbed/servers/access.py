@@ -49,7 +49,8 @@ class LabAccess:
         self.host_link = f"{lab.prefix}-i"
         self._bridges: set[str] = set()
         self._ports = 0
-        self._sshd: list[subprocess.Popen] = []
+        self._sshd: dict[int, subprocess.Popen] = {}  # network id -> its bastion's sshd
+        self._routes: dict[int, str] = {}  # network id -> this machine's route to its bastion
         self.logs: dict[int, Path] = {}  # network id -> its bastion's sshd log
 
     def build(self) -> LabAccess:
@@ -108,7 +109,8 @@ class LabAccess:
         run("ip", "-n", ns, "addr", "add", str(bastion.public), "dev", "up0")
         run("ip", "-n", ns, "link", "set", "up0", "up")
         run("ip", "-n", ns, "route", "add", "default", "via", str(bastion.gateway))
-        run("ip", "route", "add", str(bastion.public.network), "via",
+        self._routes[n] = str(bastion.public.network)
+        run("ip", "route", "add", self._routes[n], "via",
             ROUTER_TO_HOST.split("/")[0], "dev", self.host_link)  # fmt: skip
         run("ip", "-n", self.fabric_ns, "link", "add", f"t{n}", "type", "veth",
             "peer", "name", "t0", "netns", ns)  # fmt: skip
@@ -128,10 +130,10 @@ class LabAccess:
             str(passwd), SSHD, str(directory / CONFIG),
         ]  # fmt: skip
         with log.open("ab") as output:
-            self._sshd.append(subprocess.Popen(argv, stdout=output, stderr=output))
+            self._sshd[n] = subprocess.Popen(argv, stdout=output, stderr=output)
         deadline = time.monotonic() + START_TIMEOUT_S
         while "Server listening on" not in log.read_text(errors="replace"):
-            if self._sshd[-1].poll() is not None or time.monotonic() > deadline:
+            if self._sshd[n].poll() is not None or time.monotonic() > deadline:
                 raise LabServerError(f"the bastion's sshd did not start: {log.read_text()[-2000:]}")
             time.sleep(0.1)
 
@@ -142,12 +144,26 @@ class LabAccess:
             capture_output=True, text=True, timeout=timeout, check=False, **kwargs,
         )  # fmt: skip
 
-    def close(self) -> None:
-        """Stop the bastions' sshd and unplug this machine; the lab's teardown does the rest."""
-        for process in self._sshd:
+    def bastion_stop(self, network_id: int) -> None:
+        """Stop a bastion and remove its namespace and route (its network was deleted)."""
+        process = self._sshd.pop(network_id, None)
+        if process is not None:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             process.wait(10)
-        self._sshd.clear()
+        route = self._routes.pop(network_id, None)
+        if route is not None:
+            self.lab.commands("ip", "route", "del", route, check=False)
+        ns = f"{self.lab.prefix}-b{int(network_id)}"
+        self.lab.commands("ip", "netns", "delete", ns, check=False)
+
+    @property
+    def bastions(self) -> list[int]:
+        return sorted(self._sshd)
+
+    def close(self) -> None:
+        """Stop the bastions' sshd and unplug this machine; the lab's teardown does the rest."""
+        for network_id in list(self._sshd):
+            self.bastion_stop(network_id)
         # Its routes go with it; deleting the router's namespace would drop it too, later.
         self.lab.commands("ip", "link", "del", self.host_link, check=False)

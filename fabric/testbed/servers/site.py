@@ -1,0 +1,212 @@
+"""A running lab site: what `make run` (manage.py lab_servers) and the delivery tests run so that
+a bare-metal order ends on a server that boots and answers SSH from the customer's laptop.
+
+- The servers (`LabServers`) boot the lab's stand-in for an OS image from the portal.
+- Their BMCs drive their power (`PowerWatcher`, its BMC records read again at each `sync`).
+- The provisioning network's dnsmasq on this machine's host link is rendered from the
+  inventory (`provisioning_apply`, as `manage.py provisioning_dnsmasq` does).
+- The tenant side follows the inventory as the switches' data plane would (`LabAccess`): a
+  server's tenant NIC `eth0` is on the layer 2 of the segment its NIC is attached to (nowhere
+  when it is attached to none), and each tenant network with a lab server on it has its
+  bastion, whose files are rendered again at each `sync` from the grants
+  (settings.ACCESS_BASTION_GRANTS) and which goes when the network does.
+
+The portal must answer the servers on the provisioning server's address: the caller runs it
+there (a web server bound to `server_address`). Root only."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections, connection
+from django.utils.module_loading import import_string
+
+from fabric.bastion import Bastion, bastion_files_write, bastion_of
+from fabric.models import NetworkAttachment, TenantNetwork
+from fabric.power.base import BmcAccess
+from fabric.provisioning import dnsmasq
+from fabric.services.provisioning import provisioning_apply
+from fabric.testbed.servers.access import LabAccess
+from fabric.testbed.servers.lab import STANDIN_BOOT, LabServerError, LabServers, ServerSpec
+from fabric.testbed.servers.watcher import PowerWatcher
+from portal.services.audit import Actor
+
+logger = logging.getLogger(__name__)
+TENANT_NIC = "eth0"
+DNSMASQ_READY_S = 20
+
+
+class LabSite:
+    def __init__(
+        self,
+        specs: Sequence[ServerSpec],
+        *,
+        accesses: Callable[[], Mapping[str, BmcAccess]],
+        root: Path,
+        prefix: str,
+        provisioning: str,
+        host_link: str,
+        server_address: str | None = None,
+        reclaim: bool = False,
+    ):
+        self.lab = LabServers(
+            specs, root=root, prefix=prefix, provisioning=provisioning,
+            server_address=server_address, host_link=host_link, reclaim=reclaim,
+        )  # fmt: skip
+        for server in self.lab:
+            server.boot = list(STANDIN_BOOT)
+        self.access = LabAccess(self.lab)
+        self.files = Path("/run") / f"{self.lab.prefix}-site"  # sshd's StrictModes: no /tmp
+        self._accesses = accesses
+        self._actor = Actor.system("task")
+        self.watcher: PowerWatcher | None = None
+        self.dnsmasq: subprocess.Popen | None = None
+        self._plugged: dict[str, int] = {}  # server -> the segment its eth0 is on
+        self._bastions: dict[int, Bastion] = {}
+        self.errors: list[str] = []  # what a background sync could not do, newest last
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def dnsmasq_dir(self) -> Path:
+        return self.files / "dnsmasq"
+
+    def __enter__(self) -> LabSite:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> LabSite:
+        try:
+            self.lab.build()
+            self.access.build()
+            shutil.rmtree(self.files, ignore_errors=True)
+            self.dnsmasq_dir.mkdir(mode=0o755, parents=True)  # dnsmasq reads as nobody
+            self.files.chmod(0o755)
+            provisioning_apply(
+                actor=self._actor, directory=self.dnsmasq_dir, interface=self.lab.host_link
+            )
+            self._dnsmasq_start()
+            self.watcher = PowerWatcher(self.lab, self._accesses()).start()
+            self.follow()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _dnsmasq_start(self) -> None:
+        log = self.files / "dnsmasq.log"
+        with log.open("w") as output:
+            self.dnsmasq = subprocess.Popen(
+                dnsmasq.dnsmasq_argv(directory=self.dnsmasq_dir), stdout=output, stderr=output
+            )
+        deadline = time.monotonic() + DNSMASQ_READY_S
+        while f"read {self.dnsmasq_dir / dnsmasq.HOSTS}" not in log.read_text(errors="replace"):
+            if self.dnsmasq.poll() is not None or time.monotonic() > deadline:
+                raise LabServerError(f"dnsmasq did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.1)
+
+    def sync(self) -> None:
+        """Bring DHCP, power and the tenant side in line with the inventory once."""
+        applied = provisioning_apply(
+            actor=self._actor, directory=self.dnsmasq_dir, interface=self.lab.host_link,
+            pid=self.dnsmasq.pid,
+        )  # fmt: skip
+        if applied.conf_changed:
+            self._dnsmasq_stop()
+            self._dnsmasq_start()
+        self.watcher.retarget(self._accesses())
+        self.follow()
+
+    def follow(self) -> None:
+        """Plug each server's tenant NIC where the inventory attached it; run, refresh and
+        stop the bastions of the networks the lab's servers are on."""
+        names = [server.name for server in self.lab]
+        attached = {
+            name: (segment, network)
+            for name, segment, network in NetworkAttachment.objects.filter(
+                state=NetworkAttachment.State.ATTACHED,
+                interface__node__name__in=names,
+                interface__name=TENANT_NIC,
+            ).values_list("interface__node__name", "segment_id", "network_id")
+        }
+        for server in self.lab:
+            have = self._plugged.get(server.name)
+            want = attached.get(server.name, (None, None))[0]
+            if have == want:
+                continue
+            if have is not None:
+                server.uncable(TENANT_NIC)
+                del self._plugged[server.name]
+            if want is not None:
+                self.access.plug(server, segment_id=want, nic=TENANT_NIC)
+                self._plugged[server.name] = want
+        grants = import_string(settings.ACCESS_BASTION_GRANTS)
+        wanted = set()
+        for network in TenantNetwork.objects.filter(pk__in={n for _, n in attached.values()}):
+            bastion = bastion_of(network)
+            if bastion is None:
+                continue
+            wanted.add(network.pk)
+            files = self.files / f"bastion-{network.pk}"
+            bastion_files_write(bastion=bastion, directory=files, grants=grants(network))
+            if network.pk not in self._bastions:
+                self.access.bastion(bastion, directory=files)
+                self._bastions[network.pk] = bastion
+        for network_id in set(self._bastions) - wanted:
+            self.access.bastion_stop(network_id)
+            del self._bastions[network_id]
+            shutil.rmtree(self.files / f"bastion-{network_id}", ignore_errors=True)
+
+    def run_in_background(self, interval: float = 0.5) -> LabSite:
+        """`sync` every `interval` seconds in a thread until `stop`."""
+
+        def loop():
+            try:
+                while not self._stop.wait(interval):
+                    close_old_connections()
+                    try:
+                        self.sync()
+                    except (DatabaseError, LabServerError, OSError) as exc:
+                        self.errors.append(str(exc))
+                        logger.warning("lab site: sync failed, will retry: %s", exc)
+            finally:
+                connection.close()
+
+        self._thread = threading.Thread(target=loop, name="lab-site", daemon=True)
+        self._thread.start()
+        return self
+
+    def _dnsmasq_stop(self) -> None:
+        if self.dnsmasq is not None and self.dnsmasq.poll() is None:
+            self.dnsmasq.terminate()
+            try:
+                self.dnsmasq.wait(5)
+            except subprocess.TimeoutExpired:
+                self.dnsmasq.kill()
+                self.dnsmasq.wait()
+        self.dnsmasq = None
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(30)
+        with contextlib.suppress(Exception):
+            if self.watcher is not None:
+                self.watcher.stop()
+        self._dnsmasq_stop()
+        self.access.close()
+        self.lab.teardown()
+        shutil.rmtree(self.files, ignore_errors=True)
+
+    def leftovers(self) -> list[str]:
+        return self.lab.leftovers() + ([str(self.files)] if self.files.exists() else [])
