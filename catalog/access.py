@@ -8,7 +8,6 @@ from collections import defaultdict
 
 from catalog.models import Order, OrderNode, OrderState
 from fabric.bastion import Bastion, bastion_of, probe_public_key
-from fabric.models import TenantNetwork
 from portal.models import SshKey
 
 LIVE = (OrderState.POWERING, OrderState.LAUNCHING, OrderState.READY, OrderState.ACTIVE)
@@ -23,8 +22,9 @@ def order_ssh_keys(order: Order) -> list[str]:
     return list(keys.order_by("pk").values_list("public_key", flat=True))
 
 
-def bastion_grants(network: TenantNetwork) -> dict[str, set[str]]:
-    """Public key -> the server addresses it may reach through `network`'s bastion: each live
+def bastion_grants(network) -> dict[str, set[str]]:
+    """Public key -> the server addresses it may reach through `network`'s bastion (a fabric
+    TenantNetwork; settings.ACCESS_BASTION_GRANTS names this function): each live
     order's keys its own servers, the portal's probe key (the ready check) all of them."""
     grants: dict[str, set[str]] = defaultdict(set)
     for order in Order.objects.filter(network=network, state__in=LIVE):
