@@ -66,20 +66,28 @@ def web_command(command: str | None = None) -> str:
 
 
 def web(
-    stack: contextlib.ExitStack, *, env: dict, logs: Path, command: str | None = None
+    stack: contextlib.ExitStack,
+    *,
+    env: dict,
+    logs: Path,
+    command: str | None = None,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    log_name: str = "web.log",
 ) -> tuple[str, subprocess.Popen]:
-    """The web server on a free loopback port; returns (url, process) once it answers
-    /healthz. It runs under bash as honcho runs it, with the virtualenv's bin first on PATH."""
-    port = free_port()
+    """The web server on `host` (loopback) and `port` (a free one); returns (url, process) once
+    it answers /healthz. It runs under bash as honcho runs it, with the virtualenv's bin first
+    on PATH."""
+    port = port or free_port()
     env = {
         **env,
-        "WEB_HOST": "127.0.0.1",
+        "WEB_HOST": host,
         "WEB_PORT": str(port),
         "PATH": f"{BIN}:{env.get('PATH', '')}",
     }
     argv = ["bash", "-c", "exec " + web_command(command)]
-    proc = spawn(stack, argv, env=env, log=logs / "web.log")
-    url = f"http://127.0.0.1:{port}"
+    proc = spawn(stack, argv, env=env, log=logs / log_name)
+    url = f"http://{host}:{port}"
     wait_http(url + "/healthz", proc)
     return url, proc
 

@@ -90,6 +90,9 @@ def build(
             nic = NetworkInterface.objects.create(
                 node=node, name="eth0", mac=f"02:fe:00:00:{node.pk // 256:02x}:{node.pk % 256:02x}"
             )
+            NetworkInterface.objects.create(  # the provisioning NIC (fabric.provisioning)
+                node=node, name="eno1", mac=f"02:fd:00:00:{node.pk // 256:02x}:{node.pk % 256:02x}"
+            )
             port = SwitchPort.objects.create(
                 switch=leaf, name=PORT_NAMES[device.device_type].format(n)
             )

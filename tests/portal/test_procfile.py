@@ -1,6 +1,7 @@
 """`make run` starts the Procfile under honcho; Ctrl-C there must stop every process."""
 
 import contextlib
+import random
 import signal
 import uuid
 from pathlib import Path
@@ -18,7 +19,8 @@ def test_given_the_procfile_under_honcho_when_interrupted_then_every_process_sto
     live_stack, tmp_path
 ):
     port = stack.free_port()
-    prefix = f"sfp{uuid.uuid4().hex[:8]}"  # the hub's notebook group and homes, removed below
+    prefix = f"sfp{uuid.uuid4().hex[:8]}"
+    lab = f"sf{uuid.uuid4().hex[:6]}"  # the hub's notebook group and homes, removed below
     env = {
         **live_stack.env,
         "WEB_PORT": str(port),
@@ -29,6 +31,10 @@ def test_given_the_procfile_under_honcho_when_interrupted_then_every_process_sto
         "STOREFRONT_NOTEBOOK_ACCOUNT_PREFIX": prefix,
         "INFERENCE_CHAT_UPSTREAMS": f"http://127.0.0.1:{stack.free_port()}/v1",
         "INFERENCE_EMBEDDING_UPSTREAMS": f"http://127.0.0.1:{stack.free_port()}/v1",
+        # The lab (lab_servers, as root) on names and a network of its own.
+        "LAB_PREFIX": lab,
+        "PROVISIONING_PREFIX": f"10.99.{random.randint(100, 250)}.0/24",
+        "PROVISIONING_INTERFACE": f"{lab}-h",
     }
     with contextlib.ExitStack() as processes:
         processes.callback(sandbox.accounts_remove, prefix=prefix, homes=Path("/home") / prefix)
@@ -45,6 +51,7 @@ def test_given_the_procfile_under_honcho_when_interrupted_then_every_process_sto
         assert "uvicorn portal.asgi:application" in commands
         assert "worker" in commands and "beat" in commands
         assert "jupyterhub_run" in commands and "model_servers" in commands
+        assert "lab_servers" in commands
 
         honcho.send_signal(signal.SIGINT)
         honcho.wait(timeout=30)

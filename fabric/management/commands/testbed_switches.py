@@ -1,5 +1,6 @@
 """Run the test bed for `make run`: one FakeNOS switch per vendor over real SSH, the sushy-tools
-Redfish emulator with one BMC per lab server and per demo H100 and A100 server, and a "lab" site
+Redfish emulator with one BMC per lab server and per few demo H100 and A100 servers (each of
+which lab_servers runs as a lab server, so only servers that boot are sold), and a "lab" site
 in the inventory whose leaves are those switches, with servers for sale behind them (NVIDIA
 L40S), so bare-metal orders run end to end. Stops on Ctrl-C / SIGTERM."""
 
@@ -11,14 +12,30 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from fabric.models import Node, Site, Switch
+from fabric.models import NetworkInterface, Node, Site, Switch
 from fabric.services.power import bmc_set
 from fabric.testbed import bmcs, inventory
 from fabric.testbed.fleet import fleet_bare_metal_nodes
+from fabric.testbed.servers import PROVISIONING_NIC, nic_mac
 from fabric.testbed.switches import DEFAULT_PLATFORMS, SwitchSpec, start_switches
 from portal.embedded import free_port
 
 LAB_GPU_MODEL = "NVIDIA L40S"
+FLEET_SERVERS_PER_TYPE = 4  # each a lab server (lab_servers): sold only what boots
+
+
+def _lab_fleet_nodes() -> list[Node]:
+    """The first few demo servers of each generation sold as bare metal, each with the
+    provisioning NIC it boots from (a MAC derived from its name, as the lab's servers have)."""
+    chosen, per_type = [], {}
+    for node in fleet_bare_metal_nodes():
+        if per_type.get(node.node_type, 0) < FLEET_SERVERS_PER_TYPE:
+            per_type[node.node_type] = per_type.get(node.node_type, 0) + 1
+            NetworkInterface.objects.get_or_create(
+                node=node, name=PROVISIONING_NIC, defaults={"mac": nic_mac(node.name)}
+            )
+            chosen.append(node)
+    return chosen
 
 
 class Command(BaseCommand):
@@ -37,7 +54,7 @@ class Command(BaseCommand):
             else:
                 inventory.build(switches=running, nodes_per_switch=2, gpu_model=LAB_GPU_MODEL)
             nodes = list(Node.objects.filter(site__name="lab").order_by("name"))
-            nodes += fleet_bare_metal_nodes()  # the demo's H100 and A100 servers too
+            nodes += _lab_fleet_nodes()  # a few of the demo's H100 and A100 servers too
             emulator = bmcs.start(
                 names=[n.name for n in nodes],
                 port=free_port(),

@@ -9,8 +9,10 @@ center, the tenant segments' layer 2, and each tenant network's bastion (fabric.
   bastion, the access prefix's gateway (its first host) on a veth to it. It forwards between
   those links only: tenant segments are not routed from outside at all.
 * ``<prefix>-fab``: the tenant segments' layer 2, what the leaves' VLANs carry: one bridge
-  ``s<segment id>`` per segment, where ``plug()`` cables a server's tenant NIC and the bastion
-  its tenant leg. (The lab's FakeNOS switches take the configuration; they forward nothing.)
+  ``s<segment id>`` per segment. ``cable()`` cables a server's tenant NIC to a port here, on
+  no segment; ``plug()`` puts that port on a segment's bridge or takes it off (an access port
+  moved between VLANs); the bastion's tenant leg is on its segment's bridge. (The lab's
+  FakeNOS switches take the configuration; they forward nothing.)
 * ``<prefix>-b<network id>``: a tenant network's bastion, ``up0`` holding its public address
   (the access prefix's second host), ``t0`` its address on the first segment; it does not
   forward. Debian's sshd runs there on the files `fabric.bastion.bastion_files_write` wrote,
@@ -48,7 +50,7 @@ class LabAccess:
         self.fabric_ns = f"{lab.prefix}-fab"
         self.host_link = f"{lab.prefix}-i"
         self._bridges: set[str] = set()
-        self._ports = 0
+        self._ports: dict[tuple[str, str], str] = {}  # (server, NIC) -> its fabric port
         self._sshd: dict[int, subprocess.Popen] = {}  # network id -> its bastion's sshd
         self._routes: dict[int, str] = {}  # network id -> this machine's route to its bastion
         self.logs: dict[int, Path] = {}  # network id -> its bastion's sshd log
@@ -84,13 +86,22 @@ class LabAccess:
             self._bridges.add(bridge)
         return bridge
 
-    def plug(self, server: LabServer, *, segment_id: int, nic: str = "eth0") -> None:
-        """Cable `server`'s tenant NIC to the segment's layer 2 (what attaching it does)."""
-        self._ports += 1
-        server.cable(
-            leaf_ns=self.fabric_ns, leaf_if=f"p{self._ports}", nic=nic,
-            bridge=self._bridge(segment_id),
-        )  # fmt: skip
+    def cable(self, server: LabServer, *, nic: str = "eth0") -> None:
+        """Cable `server`'s tenant NIC to a port of the fabric, on no segment yet."""
+        if (server.name, nic) not in self._ports:
+            self._ports[server.name, nic] = f"p{len(self._ports) + 1}"
+            server.cable(leaf_ns=self.fabric_ns, leaf_if=self._ports[server.name, nic], nic=nic)
+
+    def plug(self, server: LabServer, *, segment_id: int | None, nic: str = "eth0") -> None:
+        """Put `server`'s tenant NIC on the segment's layer 2, or on none (what attaching and
+        detaching its switch port do); cabled first if it is not."""
+        self.cable(server, nic=nic)
+        port = self._ports[server.name, nic]
+        if segment_id is None:
+            self.lab.commands("ip", "-n", self.fabric_ns, "link", "set", port, "nomaster")
+        else:
+            bridge = self._bridge(segment_id)
+            self.lab.commands("ip", "-n", self.fabric_ns, "link", "set", port, "master", bridge)
 
     def bastion(self, bastion: Bastion, *, directory: Path) -> None:
         """Build the bastion's namespace and links and start its sshd on `directory`'s files;
@@ -154,8 +165,11 @@ class LabAccess:
         route = self._routes.pop(network_id, None)
         if route is not None:
             self.lab.commands("ip", "route", "del", route, check=False)
-        ns = f"{self.lab.prefix}-b{int(network_id)}"
-        self.lab.commands("ip", "netns", "delete", ns, check=False)
+        n = int(network_id)
+        # Its veths now (a deleted namespace takes its links with it, but later).
+        self.lab.commands("ip", "-n", self.fabric_ns, "link", "del", f"t{n}", check=False)
+        self.lab.commands("ip", "-n", self.router_ns, "link", "del", f"b{n}", check=False)
+        self.lab.commands("ip", "netns", "delete", f"{self.lab.prefix}-b{n}", check=False)
 
     @property
     def bastions(self) -> list[int]:

@@ -30,18 +30,52 @@ from django.db import DatabaseError, close_old_connections, connection
 from django.utils.module_loading import import_string
 
 from fabric.bastion import Bastion, bastion_files_write, bastion_of
-from fabric.models import NetworkAttachment, TenantNetwork
+from fabric.errors import PowerFatal
+from fabric.models import Bmc, NetworkAttachment, NetworkInterface, Node, TenantNetwork
 from fabric.power.base import BmcAccess
 from fabric.provisioning import dnsmasq
+from fabric.services.power import bmc_access
 from fabric.services.provisioning import provisioning_apply
 from fabric.testbed.servers.access import LabAccess
-from fabric.testbed.servers.lab import STANDIN_BOOT, LabServerError, LabServers, ServerSpec
+from fabric.testbed.servers.lab import (
+    PROVISIONING_NIC,
+    STANDIN_BOOT,
+    LabServerError,
+    LabServers,
+    ServerSpec,
+)
 from fabric.testbed.servers.watcher import PowerWatcher
 from portal.services.audit import Actor
 
 logger = logging.getLogger(__name__)
 TENANT_NIC = "eth0"
 DNSMASQ_READY_S = 20
+
+
+def server_spec(node: Node) -> ServerSpec:
+    """A lab server as the inventory knows the node: its GPUs and the MACs of its provisioning
+    and tenant NICs."""
+    nics = NetworkInterface.objects.filter(
+        node=node, name__in=(PROVISIONING_NIC, TENANT_NIC)
+    ).exclude(mac="")
+    return ServerSpec(
+        node.name,
+        gpu_model=node.gpu_model,
+        gpus=node.gpus.count(),
+        macs={nic.name: nic.mac for nic in nics},
+    )
+
+
+def bmc_accesses(names: Sequence[str]) -> dict[str, BmcAccess]:
+    """Each named node's BMC as its record says now; a BMC whose password cannot be read is
+    left out (its server stays as it is)."""
+    accesses = {}
+    for bmc in Bmc.objects.filter(node__name__in=names).select_related("node"):
+        try:
+            accesses[bmc.node.name] = bmc_access(bmc=bmc)
+        except PowerFatal:
+            continue
+    return accesses
 
 
 class LabSite:
@@ -69,7 +103,7 @@ class LabSite:
         self._actor = Actor.system("task")
         self.watcher: PowerWatcher | None = None
         self.dnsmasq: subprocess.Popen | None = None
-        self._plugged: dict[str, int] = {}  # server -> the segment its eth0 is on
+        self._plugged: dict[str, int | None] = {}  # server -> the segment its eth0 is on
         self._bastions: dict[int, Bastion] = {}
         self.errors: list[str] = []  # what a background sync could not do, newest last
         self._stop = threading.Event()
@@ -89,6 +123,8 @@ class LabSite:
         try:
             self.lab.build()
             self.access.build()
+            for server in self.lab:  # cabled to the fabric, on no segment until attached
+                self.access.cable(server, nic=TENANT_NIC)
             shutil.rmtree(self.files, ignore_errors=True)
             self.dnsmasq_dir.mkdir(mode=0o755, parents=True)  # dnsmasq reads as nobody
             self.files.chmod(0o755)
@@ -140,14 +176,8 @@ class LabSite:
             ).values_list("interface__node__name", "segment_id", "network_id")
         }
         for server in self.lab:
-            have = self._plugged.get(server.name)
             want = attached.get(server.name, (None, None))[0]
-            if have == want:
-                continue
-            if have is not None:
-                server.uncable(TENANT_NIC)
-                del self._plugged[server.name]
-            if want is not None:
+            if self._plugged.get(server.name) != want:
                 self.access.plug(server, segment_id=want, nic=TENANT_NIC)
                 self._plugged[server.name] = want
         grants = import_string(settings.ACCESS_BASTION_GRANTS)
