@@ -5,20 +5,15 @@ SSH from the customer laptop."""
 
 import contextlib
 import itertools
-import random
-import secrets
 import uuid
 from decimal import Decimal
 from pathlib import Path
-
-from django.test import override_settings
 
 from billing.models import CreditGrant
 from catalog.services.products import product_upsert
 from fabric.services.power import bmc_set
 from fabric.testbed import bmcs, inventory
-from fabric.testbed.servers.site import LabSite, bmc_accesses, server_spec
-from portal import stack
+from fabric.testbed.servers.site import lab_served
 from portal.services.audit import Actor
 from portal.services.ssh_keys import ssh_key_add
 from tests.portal.factories import member, organization_of
@@ -62,30 +57,7 @@ def with_key(user, public_key: str = LAPTOP_KEY, name: str = "laptop"):
 
 @contextlib.contextmanager
 def running_lab(live_stack, nodes, *, root: Path):
-    """`nodes` as a running lab site (fabric/testbed/servers/site.py) on a provisioning network
-    of its own, with the live stack's portal answering the servers there (a second web server
-    of it, bound to the provisioning address) and the site following the inventory in the
-    background. Yields the site; leaves nothing behind."""
-    prefix = f"sf{secrets.token_hex(3)}"
-    network = f"10.99.{random.randint(100, 250)}"
-    address, port = f"{network}.1", stack.free_port()
-    provisioning = {
-        "PROVISIONING_PREFIX": f"{network}.0/24",
-        "PROVISIONING_SERVER_ADDRESS": address,
-        "PROVISIONING_PORTAL_URL": f"http://{address}:{port}",
-        "PROVISIONING_INTERFACE": f"{prefix}-h",
-    }
-    names = [node.name for node in nodes]
-    site = LabSite(
-        [server_spec(node) for node in nodes], accesses=lambda: bmc_accesses(names), root=root,
-        prefix=prefix, provisioning=provisioning["PROVISIONING_PREFIX"],
-        host_link=provisioning["PROVISIONING_INTERFACE"],
-    )  # fmt: skip
-    with override_settings(**provisioning), site, contextlib.ExitStack() as processes:
-        stack.web(
-            processes, env={**live_stack.env, **provisioning}, logs=root, host=address,
-            port=port, log_name="web-provisioning.log",
-        )  # fmt: skip
-        site.run_in_background()
+    """`nodes` as lab servers that boot from the live stack's portal (site.lab_served)."""
+    with lab_served(nodes, env=live_stack.env, root=root) as site:
         yield site
     assert site.leftovers() == []

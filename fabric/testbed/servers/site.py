@@ -18,15 +18,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
+import secrets
 import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
+from django.test import override_settings
 from django.utils.module_loading import import_string
 
 from fabric.bastion import Bastion, bastion_files_write, bastion_of
@@ -45,6 +48,8 @@ from fabric.testbed.servers.lab import (
     ServerSpec,
 )
 from fabric.testbed.servers.watcher import PowerWatcher
+from portal import stack
+from portal.embedded import free_port
 from portal.services.audit import Actor
 
 logger = logging.getLogger(__name__)
@@ -240,3 +245,35 @@ class LabSite:
 
     def leftovers(self) -> list[str]:
         return self.lab.leftovers() + ([str(self.files)] if self.files.exists() else [])
+
+
+@contextlib.contextmanager
+def lab_served(nodes: Sequence[Node], *, env: Mapping[str, str], root: Path) -> Iterator[LabSite]:
+    """`nodes` as a running lab site on a provisioning network of its own (a random
+    10.99.X.0/24, X >= 100, so `make run`'s 10.99.0.0/24 is left alone), with the portal
+    answering the servers there: a web server started with `env` (the portal's, on the same
+    database) bound to the provisioning address, its log under `root`. The site follows the
+    inventory in the background; this process's settings name that network meanwhile (what
+    LabSite renders). Yields the site; leaves nothing behind (root only)."""
+    prefix = f"sf{secrets.token_hex(3)}"
+    network = f"10.99.{random.randint(100, 250)}"  # noqa: S311  (a lab address, not a secret)
+    address, port = f"{network}.1", free_port()
+    provisioning = {
+        "PROVISIONING_PREFIX": f"{network}.0/24",
+        "PROVISIONING_SERVER_ADDRESS": address,
+        "PROVISIONING_PORTAL_URL": f"http://{address}:{port}",
+        "PROVISIONING_INTERFACE": f"{prefix}-h",
+    }
+    names = [node.name for node in nodes]
+    site = LabSite(
+        [server_spec(node) for node in nodes], accesses=lambda: bmc_accesses(names), root=root,
+        prefix=prefix, provisioning=provisioning["PROVISIONING_PREFIX"],
+        host_link=provisioning["PROVISIONING_INTERFACE"],
+    )  # fmt: skip
+    with override_settings(**provisioning), site, contextlib.ExitStack() as processes:
+        stack.web(
+            processes, env={**env, **provisioning}, logs=root, host=address, port=port,
+            log_name="web-provisioning.log",
+        )  # fmt: skip
+        site.run_in_background()
+        yield site
