@@ -201,10 +201,9 @@ class _AnyBastion(paramiko.MissingHostKeyPolicy):
         return  # the server's key, checked at the end of the channel, is what counts
 
 
-def probe_channel(bastion: Bastion, address: str, *, timeout: float) -> tuple:
-    """(client, channel): an SSH connection to `bastion` as its user with the probe key, and a
-    channel through it to `address` port 22. Close the client when done. OSError or
-    paramiko.SSHException when the bastion does not answer, refuses, or cannot open it."""
+def probe_connect(bastion: Bastion, *, timeout: float) -> paramiko.SSHClient:
+    """An SSH connection to `bastion` as its user with the probe key (close it when done);
+    OSError or paramiko.SSHException when the bastion does not answer or refuses."""
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(_AnyBastion())
     try:
@@ -213,10 +212,15 @@ def probe_channel(bastion: Bastion, address: str, *, timeout: float) -> tuple:
             timeout=timeout, banner_timeout=timeout, auth_timeout=timeout,
             allow_agent=False, look_for_keys=False,
         )  # fmt: skip
-        channel = client.get_transport().open_channel(
-            "direct-tcpip", (address, SSH_PORT), ("127.0.0.1", 0), timeout=timeout
-        )
     except BaseException:
         client.close()
         raise
-    return client, channel
+    return client
+
+
+def probe_open(client: paramiko.SSHClient, address: str, *, timeout: float) -> paramiko.Channel:
+    """A channel through the bastion `client` is connected to, to `address` port 22 (several
+    may be open at once, from several threads); paramiko.SSHException when it is refused."""
+    return client.get_transport().open_channel(
+        "direct-tcpip", (address, SSH_PORT), ("127.0.0.1", 0), timeout=timeout
+    )

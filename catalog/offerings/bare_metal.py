@@ -16,6 +16,7 @@ import contextlib
 import secrets
 import socket
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from decimal import Decimal
 
@@ -31,7 +32,7 @@ from catalog.metadata import host_key_lines
 from catalog.models import Order, OrderNode, OrderState
 from catalog.offerings.base import AUTHORIZE, Advance, Offering, Report, Step, Wait
 from catalog.pricing import gpu_hour_price
-from fabric.bastion import Bastion, probe_channel
+from fabric.bastion import Bastion, probe_connect, probe_open
 from fabric.capacity.engine import SLICE_UNITS
 from fabric.choices import AllocationShape, AllocationTopology, PowerState
 from fabric.errors import PowerFatal, PowerTransient, PushFailed
@@ -145,6 +146,7 @@ class BareMetal(Offering):
             nodes=spec["nodes"],
             units=units,
             site=spec.get("site", ""),
+            needs_bmc=True,
         )
         if spec.get("site") and standing["queued"]:
             raise ValidationError(
@@ -174,6 +176,7 @@ class BareMetal(Offering):
                     topology=spec["topology"],
                     topology_required=spec["topology"] != AllocationTopology.ANY,
                     site=spec.get("site", ""),
+                    needs_bmc=True,  # only servers whose power and boot the platform drives
                 )
                 order.allocation = allocation
                 order.save(update_fields=["allocation", "updated_at"])
@@ -247,29 +250,29 @@ class BareMetal(Offering):
 
     def _ready_check(self, order: Order, report: Report) -> Advance | Wait:
         """A server is ready when its BMC still reports it on after the boot, it has its
-        address on the tenant network, and (with ORDER_BOOT_CHECK) it phoned home its host
-        keys and SSH answers on that address with one of them."""
+        address on the tenant network, and (if its boot is checked: ORDER_BOOT_CHECK) it
+        phoned home its host keys and SSH answers on that address with one of them, through
+        the bastion; the servers are checked in parallel."""
         timeout = timedelta(seconds=settings.ORDER_BOOT_TIMEOUT_SECONDS)
         order_nodes = list(order.nodes.select_related("node"))
         checked = _boot_checked({n.node_id for n in order_nodes})
-        bastion = order_bastion(order)
-        waiting = []
-        for order_node in order_nodes:
-            if order_node.ready_at:
-                continue
+        pending = [n for n in order_nodes if not n.ready_at]
+        for order_node in pending:
             with _bmc_errors():
                 state = node_power_state(node=order_node.node)
             if state != PowerState.ON:
                 raise StepFatal(f"{order_node.hostname} switched off while booting.")
             if order_node.address is None:
                 raise StepFatal(f"{order_node.hostname} has no address on the tenant network.")
+        booted = [n for n in pending if n.node_id in checked and n.phoned_home_at]
+        answers = ssh_host_key_checks(
+            [(n.address, n.host_keys) for n in booted], bastion=order_bastion(order)
+        )
+        reasons = {n.pk: reason for n, reason in zip(booted, answers, strict=True)}
+        waiting = []
+        for order_node in pending:
             if order_node.node_id in checked:
-                if order_node.phoned_home_at is None:
-                    reason = "its phone-home has not arrived"
-                else:
-                    reason = ssh_host_key_check(
-                        order_node.address, order_node.host_keys, bastion=bastion
-                    )
+                reason = reasons.get(order_node.pk, "its phone-home has not arrived")
                 if reason:
                     since = order_node.powered_on_at or order_node.power_requested_at
                     if since and timezone.now() - since > timeout:
@@ -370,24 +373,47 @@ def _boot_checked(node_ids: set[int]) -> set[int]:
     return fabric_nodes.provisioned_node_ids(node_ids)
 
 
+def ssh_host_key_checks(
+    targets: list[tuple[str, dict]], *, bastion: Bastion | None = None, timeout: float = 5
+) -> list[str]:
+    """For each (address, host keys): '' when an SSH server answers on the address's port 22
+    with one of the host keys (type -> "type base64", what the server phoned home), else why
+    not. Through `bastion` (the customer's way in, with the portal's probe key: one connection,
+    a channel per server) when given; the servers in parallel. Only the key exchange runs (no
+    login): the client asks for the reported key types only and compares the key offered."""
+    client = None
+    if bastion is not None and targets:
+        try:
+            client = probe_connect(bastion, timeout=timeout)
+        except (OSError, paramiko.SSHException) as exc:
+            return [f"the bastion {bastion.public.ip} does not answer: {exc}"] * len(targets)
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, min(16, len(targets)))) as pool:
+            return list(
+                pool.map(lambda t: _host_key_check(*t, client=client, timeout=timeout), targets)
+            )
+    finally:
+        if client is not None:
+            client.close()
+
+
 def ssh_host_key_check(
     address: str, host_keys: dict, *, bastion: Bastion | None = None, timeout: float = 5
 ) -> str:
-    """'' when an SSH server answers on `address` port 22 with one of `host_keys` (type ->
-    "type base64", what the server phoned home), else why not; through `bastion` (the
-    customer's way in, with the portal's probe key) when given. Only the key exchange runs (no
-    login): the client asks for the reported key types only and compares the key offered."""
+    return ssh_host_key_checks([(address, host_keys)], bastion=bastion, timeout=timeout)[0]
+
+
+def _host_key_check(address: str, host_keys: dict, *, client, timeout: float) -> str:
     wanted = {key_type: public_key.split()[1] for key_type, public_key in host_keys.items()}
     if not wanted:
         return "no host key was reported"
-    jump = None
     try:
-        if bastion is None:
+        if client is None:
             sock = socket.create_connection((address, 22), timeout=timeout)
         else:
-            jump, sock = probe_channel(bastion, address, timeout=timeout)
+            sock = probe_open(client, address, timeout=timeout)
     except (OSError, paramiko.SSHException) as exc:
-        via = f" through the bastion {bastion.public.ip}" if bastion else ""
+        via = " through the bastion" if client else ""
         return f"SSH does not answer on {address}{via}: {getattr(exc, 'strerror', None) or exc}"
     transport = paramiko.Transport(sock)
     try:
@@ -405,8 +431,6 @@ def ssh_host_key_check(
         return f"SSH on {address} did not complete its key exchange: {exc}"
     finally:
         transport.close()
-        if jump is not None:
-            jump.close()
 
 
 def _rsa_sha2(key_type: str, wanted: dict) -> bool:

@@ -35,6 +35,7 @@ class NodeCap:
     gpu_ids: tuple[int, ...]
     domains: tuple[str, str, str, str]  # leaf, group, island, site
     mig: bool = False
+    bmc: bool = False  # its power is the platform's (a BMC on record): sellable as bare metal
     free: int = 0  # bitmask: GPUs with every slice unit free
     units: list[int] = field(default_factory=list)  # per GPU: bitmask of free slice units
 
@@ -65,6 +66,7 @@ class Request:
     required: bool = True
     profile: str = ""  # for slices: 1g..7g
     site: str = ""  # whole nodes: only at this site ("": anywhere)
+    bmc: bool = False  # whole nodes: only those with a BMC (bare metal)
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,7 @@ class Snapshot:
             lambda: defaultdict(set)
         )
         self._free_total: dict[str, int] = defaultdict(int)
+        self.with_bmc = {n.id for n in nodes if n.bmc}
         for node in nodes:
             self._index(node, add=True)
 
@@ -172,7 +175,9 @@ class Snapshot:
         if index is None:
             return None
         if request.site:
-            index = self._within_site(index, request.site)
+            index = self._within(index, index[len(LEVELS) - 1].get(request.site, set()))
+        if request.bmc:
+            index = self._within(index, self.with_bmc)
         widest = TOPOLOGIES[request.topology]
         levels = range(len(LEVELS)) if not request.required else range(widest + 1)
         for level in levels:
@@ -200,12 +205,11 @@ class Snapshot:
                 break
         return self._whole_gpus(chosen, "global")
 
-    def _within_site(self, index: list[dict[str, set[int]]], site: str) -> list[dict]:
-        """The whole-node index of one model cut to the nodes at `site` (a copy: the
+    def _within(self, index: list[dict[str, set[int]]], allowed: set[int]) -> list[dict]:
+        """The whole-node index of one model cut to the `allowed` nodes (a copy: the
         snapshot's own indexes stay whole)."""
-        at_site = index[len(LEVELS) - 1].get(site, set())
         return [
-            {domain: ids & at_site for domain, ids in by_domain.items() if ids & at_site}
+            {domain: ids & allowed for domain, ids in by_domain.items() if ids & allowed}
             for by_domain in index
         ]
 
@@ -213,9 +217,14 @@ class Snapshot:
         """Completely free nodes of `model` at `site`."""
         return len(self.whole[model][len(LEVELS) - 1].get(site, ()))
 
-    def place_within(self, model: str, count: int, level: int, domain: str) -> Placement | None:
-        """`count` whole nodes inside one topology domain (to grow an allocation in place)."""
+    def place_within(
+        self, model: str, count: int, level: int, domain: str, *, bmc: bool = False
+    ) -> Placement | None:
+        """`count` whole nodes inside one topology domain (to grow an allocation in place);
+        with `bmc`, only nodes with a BMC."""
         ids = self.whole.get(model, [{}] * len(LEVELS))[level].get(domain, set())
+        if bmc:
+            ids = ids & self.with_bmc
         if len(ids) < count:
             return None
         return self._whole_gpus(self._take_packed(model, ids, level, count), LEVELS[level])
@@ -287,6 +296,12 @@ class Snapshot:
 
     def free_nodes(self, model: str) -> int:
         return sum(len(ids) for ids in self.whole[model][len(LEVELS) - 1].values())
+
+    def free_bmc_nodes(self, model: str, site: str = "") -> int:
+        """Completely free nodes of `model` with a BMC (at `site`, or anywhere)."""
+        by_site = self.whole[model][len(LEVELS) - 1]
+        ids = by_site.get(site, set()) if site else set().union(*by_site.values())
+        return len(ids & self.with_bmc)
 
     def fragmentation(self) -> float:
         """Share of free GPUs stranded on partly used nodes (0 = all free capacity is whole

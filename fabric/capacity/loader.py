@@ -62,7 +62,7 @@ class CapacitySource:
         self.gpu_model = gpu_model
         self.nodes = list(
             Node.objects.filter(gpu_model=gpu_model, state__in=states).values_list(
-                "id", "site__name", "rack__pod__name"
+                "id", "site__name", "rack__pod__name", "bmc__id"
             )
         )
         self.node_ids = [n[0] for n in self.nodes]
@@ -75,8 +75,8 @@ class CapacitySource:
         ):
             self.gpus[node_id].append((gpu_id, mig))
         # What at() needs of each node that no booking changes, worked out once.
-        self.shapes: list[tuple[int, tuple[int, ...], tuple[str, str, str, str], bool]] = []
-        for node_id, site, pod in self.nodes:
+        self.shapes: list[tuple[int, tuple[int, ...], tuple[str, str, str, str], bool, bool]] = []
+        for node_id, site, pod, bmc in self.nodes:
             node_gpus = self.gpus.get(node_id)
             if node_gpus:
                 leaf = self.leaves.get(node_id) or f"{site}/{pod or '-'}/{node_id}"
@@ -86,6 +86,7 @@ class CapacitySource:
                         tuple(g for g, _ in node_gpus),
                         (leaf, f"{site}/{pod or '-'}", site, site),
                         all(m for _, m in node_gpus),
+                        bmc is not None,
                     )
                 )
         self.load_bookings(start, end)
@@ -126,10 +127,17 @@ class CapacitySource:
                 booked[gpu_id] |= mask
         caps = []
         model = self.gpu_model
-        for node_id, gpu_ids, domains, mig in self.shapes:
+        for node_id, gpu_ids, domains, mig, bmc in self.shapes:
             if not any(gpu_id in booked for gpu_id in gpu_ids):
                 caps.append(
-                    NodeCap(id=node_id, model=model, gpu_ids=gpu_ids, domains=domains, mig=mig)
+                    NodeCap(
+                        id=node_id,
+                        model=model,
+                        gpu_ids=gpu_ids,
+                        domains=domains,
+                        mig=mig,
+                        bmc=bmc,
+                    )
                 )
                 continue
             units = [FULL_UNITS & ~booked.get(gpu_id, 0) for gpu_id in gpu_ids]
@@ -140,6 +148,7 @@ class CapacitySource:
                     gpu_ids=gpu_ids,
                     domains=domains,
                     mig=mig,
+                    bmc=bmc,
                     free=sum(1 << p for p, u in enumerate(units) if u == FULL_UNITS),
                     units=units,
                 )

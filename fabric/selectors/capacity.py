@@ -88,17 +88,27 @@ def availability(*, now: datetime | None = None, use_cache: bool = True) -> list
 
 
 def queue_preview(
-    *, gpu_model: str, nodes: int, units: int, site: str = "", now: datetime | None = None
+    *,
+    gpu_model: str,
+    nodes: int,
+    units: int,
+    site: str = "",
+    needs_bmc: bool = False,
+    now: datetime | None = None,
 ) -> dict:
     """Where a request for `nodes` whole nodes of `gpu_model` (`units` slice units), at `site`
-    or anywhere, would stand if it were made now, without making it: `free` (whole nodes that
+    or anywhere (with `needs_bmc`, of the nodes with a BMC), would stand if it were made now,
+    without making it: `free` (whole nodes that
     can start now there), `queued` (whether it would wait: too few free, or others already
     waiting, who go first), and if so its `position` (behind those waiting; fair share may move
     it up) and `estimated_start` (the first lease end after which what is free covers the
     units ahead of it and its own; None when no lease end does: open-ended leases)."""
     now = now or timezone.now()
     snap = load_snapshot(gpu_model=gpu_model, start=now, end=now + START_WINDOW)
-    free = snap.free_nodes_at(gpu_model, site) if site else snap.free_nodes(gpu_model)
+    if needs_bmc:  # bare metal: only servers whose power the platform drives
+        free = snap.free_bmc_nodes(gpu_model, site)
+    else:
+        free = snap.free_nodes_at(gpu_model, site) if site else snap.free_nodes(gpu_model)
     waiting = list(
         Allocation.objects.filter(state=AllocationState.QUEUED, gpu_model=gpu_model).values_list(
             "gpu_units", flat=True

@@ -90,17 +90,22 @@ def allocation_request(
     starts_at: datetime | None = None,
     now: datetime | None = None,
     site: str = "",
+    needs_bmc: bool = False,
 ) -> Allocation:
     """Ask for capacity: refused over quota; placed now if it fits; queued otherwise.
 
     `site` (whole nodes only) places the nodes at that site, now or never: an allocation does
     not record its site, so one that waited in the queue could start anywhere; a request that
-    cannot start there now is refused (CapacityConflict on `site`) instead of queued."""
+    cannot start there now is refused (CapacityConflict on `site`) instead of queued.
+    `needs_bmc` (whole nodes only) takes only nodes with a BMC: bare metal, whose power and
+    boot the platform drives, now or from the queue."""
     now = now or timezone.now()
     if count < 1:
         raise ValidationError({"count": "Ask for at least one."})
     if site and shape != Allocation.Shape.NODE:
         raise ValidationError({"site": "Only whole nodes are placed at a chosen site."})
+    if needs_bmc and shape != Allocation.Shape.NODE:
+        raise ValidationError({"shape": "Only whole nodes are sold as bare metal."})
     if topology not in TOPOLOGIES:
         raise ValidationError({"topology": f"Choose one of {', '.join(TOPOLOGIES)}."})
     units = _units(shape, gpu_model, count, slice_profile)
@@ -118,6 +123,7 @@ def allocation_request(
         gpu_units=units,
         topology=topology,
         topology_required=topology_required,
+        needs_bmc=needs_bmc,
         priority=priority,
         starts_at=start,
         ends_at=end,
@@ -137,7 +143,14 @@ def allocation_request(
     waiting = Allocation.objects.filter(state=A.QUEUED, gpu_model=gpu_model).exists()
     if site:
         request = Request(
-            gpu_model, count, shape, topology, topology_required, slice_profile, site=site
+            gpu_model,
+            count,
+            shape,
+            topology,
+            topology_required,
+            slice_profile,
+            site=site,
+            bmc=needs_bmc,
         )
         if waiting or not place(
             allocation=allocation, now=now, actor=actor, placement_for=lambda s: s.place(request)
@@ -293,9 +306,10 @@ def allocation_grow(
         domain = source.at(now, now).nodes[anchor].domains[level]
 
     def grown(snap):
+        bmc = allocation.needs_bmc
         if anywhere:
-            return snap.place(Request(allocation.gpu_model, nodes, topology="any"))
-        return snap.place_within(allocation.gpu_model, nodes, level, domain)
+            return snap.place(Request(allocation.gpu_model, nodes, topology="any", bmc=bmc))
+        return snap.place_within(allocation.gpu_model, nodes, level, domain, bmc=bmc)
 
     started_at = allocation.starts_at
     allocation.starts_at = max(allocation.starts_at, now)

@@ -56,7 +56,10 @@ def bmc_set(
     bmc.system_id = system_id
     bmc.username = username
     bmc.verify_tls = verify_tls
+    created = bmc.pk is None
     inventory_save(obj=bmc, actor=actor or Actor.system())
+    if created:  # now sellable as bare metal: capacity caches reload on a node change
+        Node.objects.filter(pk=node.pk).update(updated_at=timezone.now())
     return bmc
 
 

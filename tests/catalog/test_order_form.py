@@ -6,12 +6,14 @@ free is quoted with the queue position and an estimated start."""
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from catalog.metadata import user_data
 from catalog.models import Order, OrderNode
 from catalog.offerings import offering_for
 from fabric.capacity.engine import NodeCap, Request, Snapshot
-from fabric.models import Node, Site
+from fabric.models import Bmc, Node, Site
+from fabric.selectors.capacity import queue_preview
 from fabric.services.allocations import CapacityConflict, allocation_request
 from fabric.services.placement import nodes_of
 from portal.models import SshKey
@@ -193,3 +195,37 @@ def test_more_servers_than_are_free_is_quoted_with_the_queue_position_and_start(
     assert there.context["form"].errors["site"] == [
         f"Only 1 {GPU_MODEL} server(s) are free at {site} now: choose any site to join the queue."
     ]
+
+
+def test_the_engine_gives_bare_metal_only_servers_with_a_bmc():
+    def cap(node_id, bmc):
+        return NodeCap(id=node_id, model="M", gpu_ids=(node_id,), domains=("l", "g", "i", "a"),
+                       bmc=bmc)  # fmt: skip
+
+    snap = Snapshot([cap(1, False), cap(2, True), cap(3, True)])
+    assert set(snap.place(Request("M", 2, bmc=True)).whole_nodes) == {2, 3}
+    assert snap.place(Request("M", 3, bmc=True)) is None
+    assert len(snap.place(Request("M", 3)).whole_nodes) == 3  # any node, for other uses
+
+
+def test_a_bare_metal_allocation_takes_servers_with_a_bmc_and_waits_for_them(lab):
+    _, nodes, _ = lab
+    Bmc.objects.filter(node=nodes[0]).delete()  # its power is not the platform's
+    user = customer()
+    args = {"organization": organization_of(user), "shape": "node", "gpu_model": GPU_MODEL}
+    allocation = allocation_request(**args, count=3, actor=Actor(user=user), needs_bmc=True)
+    assert allocation.state == "active" and allocation.needs_bmc
+    assert nodes[0] not in nodes_of(allocation)
+    waiting = allocation_request(**args, count=1, actor=Actor(user=user), needs_bmc=True)
+    assert waiting.state == "queued"  # nodes[0] is free, but cannot be sold as bare metal
+    with pytest.raises(ValidationError):
+        allocation_request(**{**args, "shape": "gpu"}, count=1, actor=Actor(user=user),
+                           needs_bmc=True)  # fmt: skip
+
+
+def test_the_queue_preview_of_bare_metal_counts_only_servers_with_a_bmc(lab):
+    _, nodes, _ = lab
+    Bmc.objects.filter(node__in=nodes[:2]).delete()
+    assert queue_preview(gpu_model=GPU_MODEL, nodes=2, units=14, needs_bmc=True)["free"] == 2
+    assert queue_preview(gpu_model=GPU_MODEL, nodes=3, units=21, needs_bmc=True)["queued"]
+    assert queue_preview(gpu_model=GPU_MODEL, nodes=3, units=21)["free"] == 4

@@ -121,7 +121,8 @@ class LabAccess:
         run("ip", "-n", ns, "link", "set", "up0", "up")
         run("ip", "-n", ns, "route", "add", "default", "via", str(bastion.gateway))
         self._routes[n] = str(bastion.public.network)
-        run("ip", "route", "add", self._routes[n], "via",
+        # `replace`: another lab on this machine may route the same prefix; the last one wins.
+        run("ip", "route", "replace", self._routes[n], "via",
             ROUTER_TO_HOST.split("/")[0], "dev", self.host_link)  # fmt: skip
         run("ip", "-n", self.fabric_ns, "link", "add", f"t{n}", "type", "veth",
             "peer", "name", "t0", "netns", ns)  # fmt: skip
@@ -164,7 +165,7 @@ class LabAccess:
             process.wait(10)
         route = self._routes.pop(network_id, None)
         if route is not None:
-            self.lab.commands("ip", "route", "del", route, check=False)
+            self.lab.commands("ip", "route", "del", route, "dev", self.host_link, check=False)
         n = int(network_id)
         # Its veths now (a deleted namespace takes its links with it, but later).
         self.lab.commands("ip", "-n", self.fabric_ns, "link", "del", f"t{n}", check=False)
