@@ -61,8 +61,9 @@ def measure(order, login_done: float, placed: float) -> dict:
     ssh = _seconds(steps["network"].started_at, steps["network"].finished_at)
     login = login_done - order.ready_at.timestamp()
     total = login_done - placed
+    checked = _seconds(max(n.phoned_home_at for n in nodes), order.ready_at)
     return {
-        "total": total, "bmc": bmc, "boot": boot, "ssh": ssh, "login": login,
+        "total": total, "bmc": bmc, "boot": boot, "ssh": ssh, "login": login, "check": checked,
         "portal": total - bmc - boot - ssh - login,
         "slowest_switch": max(pushes), "switches": len(pushes),
     }  # fmt: skip
@@ -191,7 +192,8 @@ def run(rounds: int) -> int:
               f" {statistics.median(r['switches'] for r in rows):.0f} switches)")  # fmt: skip
         peers = med("bmc") + med("boot") + med("ssh") + med("login")
         print(f"  {'':>7} total / peers' time = {med('total') / peers:.2f};"
-              f" total less BMC power = {med('total') - med('bmc'):.2f} s")  # fmt: skip
+              f" total less BMC power = {med('total') - med('bmc'):.2f} s;"
+              f" last phone-home to ready (in the portal's) = {med('check'):.2f} s")  # fmt: skip
         if size == 8:
             eight = med("total")
     print(f"\nportal's own time (median, worst size): {worst_portal:.2f} s (target <= 0.5); "

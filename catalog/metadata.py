@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from catalog.access import LIVE, order_ssh_keys
-from catalog.models import OrderNode
+from catalog.models import OrderNode, OrderState
 from fabric.selectors import inventory as fabric_nodes
 from portal.services.ssh_keys import ssh_key_parse
 
@@ -139,6 +139,15 @@ def phone_home_record(order_node: OrderNode, form) -> OrderNode:
         node.phoned_home_at = timezone.now()
         node.save(update_fields=["host_keys", "phoned_home_at"])
     return node
+
+
+def order_phoned_home(order_id: int) -> bool:
+    """Whether the order waits in its ready check and every server of it has phoned home."""
+    nodes = OrderNode.objects.filter(order_id=order_id)
+    return (
+        nodes.filter(order__state=OrderState.LAUNCHING).exists()
+        and not nodes.filter(phoned_home_at=None).exists()
+    )
 
 
 def host_key_lines(order_node: OrderNode, address: str | None) -> list[dict]:

@@ -353,6 +353,8 @@ def _fleet_errors(gpu_model: str, nodes: int, site: str) -> dict:
 
 
 def _node_state(order_node: OrderNode) -> str:
+    if order_node.powered_off_at:
+        return "ended"
     if order_node.ready_at:
         return "ready"
     if order_node.phoned_home_at:

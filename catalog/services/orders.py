@@ -58,6 +58,13 @@ def _enqueue_on_commit(order_id: int, countdown: float = 0, *, or_raise: bool = 
     transaction.on_commit(send)
 
 
+def order_nudge(*, order_id: int) -> None:
+    """Run the order's step as soon as the transaction commits: what it polls for has just
+    been reported (the last server of a bare-metal order phoned home). A run already going
+    answers busy; the polling chain goes on as before."""
+    _enqueue_on_commit(order_id)
+
+
 # --- placing --------------------------------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ from catalog.metadata import (
     meta_data,
     metadata_node,
     network_config,
+    order_phoned_home,
     phone_home_record,
     user_data,
 )
@@ -28,7 +29,7 @@ from catalog.selectors.storefront import (
     storefront_availability,
 )
 from catalog.services.notebooks import notebook_restart
-from catalog.services.orders import order_place, order_terminate
+from catalog.services.orders import order_nudge, order_place, order_terminate
 from fabric.choices import AllocationTopology
 from fabric.selectors.inventory import bare_metal_models, bare_metal_sites, bare_metal_specs
 from portal.decorators import membership_required
@@ -239,4 +240,6 @@ def phone_home(request, token: str):
         phone_home_record(node, request.POST)
     except ValidationError as error:
         return HttpResponse(" ".join(error.messages) + "\n", status=400, content_type="text/plain")
+    if order_phoned_home(node.order_id):  # the ready check need not wait for its next poll
+        order_nudge(order_id=node.order_id)
     return HttpResponse("recorded\n", content_type="text/plain; charset=utf-8")

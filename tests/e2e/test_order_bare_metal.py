@@ -101,6 +101,8 @@ def test_given_a_customer_with_a_card_when_ordering_two_h100s_then_they_boot_and
         expect(page.locator("#order-state")).to_have_attribute(
             "data-state", "terminated", timeout=60_000
         )
+        expect(page.locator("#order-nodes tbody")).to_contain_text("ended")
+        expect(page.locator("#order-nodes tbody")).not_to_contain_text("ready")
         order.refresh_from_db()
         assert order.ended_at and order.cleaned_up_at
         assert order.allocation.state == "released"
