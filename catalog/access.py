@@ -13,7 +13,7 @@ from portal.models import SshKey
 LIVE = (OrderState.POWERING, OrderState.LAUNCHING, OrderState.READY, OrderState.ACTIVE)
 
 
-def order_ssh_keys(order: Order) -> list[str]:
+def order_public_keys(*, order: Order) -> list[str]:
     """The public keys a server of `order` takes: those the order chose, else all of the
     orderer's (read when asked, so a key added before the boot counts)."""
     keys = SshKey.objects.filter(user_id=order.created_by_id)
@@ -22,14 +22,14 @@ def order_ssh_keys(order: Order) -> list[str]:
     return list(keys.order_by("pk").values_list("public_key", flat=True))
 
 
-def bastion_grants(network) -> dict[str, set[str]]:
+def bastion_grants(*, network) -> dict[str, set[str]]:
     """Public key -> the server addresses it may reach through `network`'s bastion (a fabric
     TenantNetwork; settings.ACCESS_BASTION_GRANTS names this function): each live
     order's keys its own servers, the portal's probe key (the ready check) all of them."""
     grants: dict[str, set[str]] = defaultdict(set)
     for order in Order.objects.filter(network=network, state__in=LIVE):
         addresses = set(order.nodes.exclude(address=None).values_list("address", flat=True))
-        for key in order_ssh_keys(order):
+        for key in order_public_keys(order=order):
             grants[key] |= addresses
         grants[probe_public_key()] |= addresses
     return {key: addresses for key, addresses in grants.items() if addresses}

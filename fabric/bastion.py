@@ -14,13 +14,16 @@ Keys and grants come from the orders (catalog.access); this module only renders 
 files, every value parsed again (addresses, keys) before it is written.
 
 The portal's probe: the bare-metal ready check goes the customer's way, through the bastion,
-with the portal's own key (settings.ACCESS_PROBE_KEY_FILE, made on first use, 0600), which
+with the portal's own key (settings.ACCESS_PROBE_KEY_FILE, made on first use, 0600, by
+whichever of the portal's processes needs it first: they run as one user, whom the worker's
+ready check needs to be able to read it), which
 every bastion grants its network's servers. It only runs the server's key exchange and
 compares the host key with the one the server phoned home; the bastion's own host key is not
 checked (a bastion in the middle cannot forge the server's)."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import shutil
@@ -178,16 +181,21 @@ def bastion_host_key(directory: Path) -> str:
 def probe_key() -> paramiko.Ed25519Key:
     """The portal's probe key, made on first use (an ed25519 key in OpenSSH format, 0600)."""
     path = Path(settings.ACCESS_PROBE_KEY_FILE)
-    if not path.exists():
+    if not path.exists():  # written whole, then linked into place: the first writer wins
         path.parent.mkdir(parents=True, exist_ok=True)
         private = ed25519.Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.OpenSSH,
             serialization.NoEncryption(),
         )
-        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(handle, "wb") as out:
-            out.write(private)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(handle, "wb") as out:  # mkstemp's mode: 0600
+                out.write(private)
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, path)
+        finally:
+            os.unlink(temporary)
     return paramiko.Ed25519Key.from_private_key_file(str(path))
 
 

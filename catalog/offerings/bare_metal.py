@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import logging
 import secrets
 import socket
 from collections.abc import Iterator
@@ -46,10 +47,12 @@ from fabric.services.allocations import (
 )
 from fabric.services.networks import network_attach, network_create, network_delete
 from fabric.services.power import node_power_off, node_power_on, node_power_state
+from fabric.services.provisioning import provisioned_node_ids
 from fabric.services.quotas import quota_check
 from portal.services.audit import Actor
 
 S = OrderState
+logger = logging.getLogger(__name__)
 MAX_NODES = 64
 SSH_USER = "ubuntu"
 
@@ -372,7 +375,7 @@ def _boot_checked(node_ids: set[int]) -> set[int]:
         return node_ids
     if settings.ORDER_BOOT_CHECK == "none":
         return set()
-    return fabric_nodes.provisioned_node_ids(node_ids)
+    return provisioned_node_ids(node_ids=node_ids)
 
 
 def ssh_host_key_checks(
@@ -388,7 +391,8 @@ def ssh_host_key_checks(
         try:
             client = probe_connect(bastion, timeout=timeout)
         except (OSError, paramiko.SSHException) as exc:
-            return [f"the bastion {bastion.public.ip} does not answer: {exc}"] * len(targets)
+            logger.warning("ready check: the bastion %s: %s", bastion.public.ip, exc)
+            return [f"the bastion {bastion.public.ip} does not answer yet"] * len(targets)
     try:
         with ThreadPoolExecutor(max_workers=max(1, min(16, len(targets)))) as pool:
             return list(

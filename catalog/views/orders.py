@@ -240,6 +240,6 @@ def phone_home(request, token: str):
         phone_home_record(node, request.POST)
     except ValidationError as error:
         return HttpResponse(" ".join(error.messages) + "\n", status=400, content_type="text/plain")
-    if order_phoned_home(node.order_id):  # the ready check need not wait for its next poll
+    if order_phoned_home(order_id=node.order_id):  # the ready check need not wait for its next poll
         order_nudge(order_id=node.order_id)
     return HttpResponse("recorded\n", content_type="text/plain; charset=utf-8")

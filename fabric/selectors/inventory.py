@@ -125,7 +125,7 @@ def node_network_interfaces(*, network: m.TenantNetwork, node_id: int) -> list[d
     found = []
     for attachment in (
         m.NetworkAttachment.objects.filter(
-            network=network, state="attached", interface__node_id=node_id
+            network=network, state=m.NetworkAttachment.State.ATTACHED, interface__node_id=node_id
         )
         .exclude(address=None)
         .select_related("interface", "segment")
@@ -142,16 +142,6 @@ def node_network_interfaces(*, network: m.TenantNetwork, node_id: int) -> list[d
             }
         )
     return found
-
-
-def provisioned_node_ids(node_ids) -> set[int]:
-    """Those of `node_ids` that boot from the portal: a NIC holding its reserved address on
-    the provisioning network (fabric.services.provisioning)."""
-    return set(
-        m.IPAddress.objects.filter(prefix__vrf="provisioning", interface__node_id__in=node_ids)
-        .values_list("interface__node_id", flat=True)
-        .distinct()
-    )
 
 
 def bare_metal_models() -> list[str]:

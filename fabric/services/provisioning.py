@@ -105,6 +105,20 @@ def provisioning_addresses_sync(*, actor: Actor) -> Prefix:
     return prefix
 
 
+def provisioned_node_ids(*, node_ids) -> set[int]:
+    """Those of `node_ids` that boot from the portal: a provisioning NIC holding an address
+    this module reserved on the provisioning network (its VRF: any process may ask, whichever
+    prefix it was configured with)."""
+    return set(
+        IPAddress.objects.filter(
+            prefix__vrf=VRF,
+            interface__in=_provisioning_nics(),
+            interface__node_id__in=node_ids,
+            description__startswith=NIC_DESCRIPTION,
+        ).values_list("interface__node_id", flat=True)
+    )
+
+
 def provisioning_hosts() -> list[dnsmasq.Host]:
     """The reservations, one per provisioning NIC holding an address. A server whose name is
     not a hostname is left out (and logged), never rewritten into one."""

@@ -74,9 +74,9 @@ def test_each_key_reaches_port_22_of_its_own_orders_servers_only():
     _order(b, b_net, ["10.210.11.2"])
     ended = _network(a, access="10.210.9.32/28", segment="10.210.12.0/24")
     _order(a, ended, ["10.210.12.2"], state=OrderState.TERMINATED)
-    assert bastion_grants(ended) == {}  # an ended order grants nothing
+    assert bastion_grants(network=ended) == {}  # an ended order grants nothing
 
-    grants = bastion_grants(a_net)
+    grants = bastion_grants(network=a_net)
     servers = {"10.210.10.2", "10.210.10.3"}
     assert grants == {LAPTOP_KEY: servers, probe_public_key(): servers}  # the ready check's
     text = render_authorized_keys({LAPTOP_KEY: grants[LAPTOP_KEY]})
@@ -94,7 +94,7 @@ def test_an_order_that_chose_its_keys_grants_only_those():
     ssh_key_add(user=a, name="other", public_key=OTHER_KEY, actor=Actor(user=a))
     network = _network(a)
     _order(a, network, ["10.210.10.2"], spec={"ssh_keys": [chosen.fingerprint]})
-    assert set(bastion_grants(network)) == {LAPTOP_KEY, probe_public_key()}
+    assert set(bastion_grants(network=network)) == {LAPTOP_KEY, probe_public_key()}
 
 
 def test_a_key_line_that_is_not_a_key_is_refused_before_it_is_written():
@@ -110,9 +110,11 @@ def test_debian_sshd_accepts_the_rendered_configuration(tmp_path):
     network = _network(a)
     _order(a, network, ["10.210.10.2"])
     bastion = bastion_of(network)
-    assert bastion_files_write(bastion=bastion, directory=tmp_path, grants=bastion_grants(network))
+    assert bastion_files_write(
+        bastion=bastion, directory=tmp_path, grants=bastion_grants(network=network)
+    )
     assert not bastion_files_write(  # nothing changed: nothing to restart
-        bastion=bastion, directory=tmp_path, grants=bastion_grants(network)
+        bastion=bastion, directory=tmp_path, grants=bastion_grants(network=network)
     )
     assert bastion_host_key(tmp_path).startswith("ssh-ed25519 ")
     assert "10.210.10.2:22" in (tmp_path / AUTHORIZED_KEYS).read_text()

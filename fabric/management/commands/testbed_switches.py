@@ -4,6 +4,7 @@ which lab_servers runs as a lab server, so only servers that boot are sold), and
 in the inventory whose leaves are those switches, with servers for sale behind them (NVIDIA
 L40S), so bare-metal orders run end to end. Stops on Ctrl-C / SIGTERM."""
 
+import contextlib
 import secrets
 import signal
 import threading
@@ -12,7 +13,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from fabric.models import NetworkInterface, Node, Site, Switch
+from fabric.models import CableEnd, NetworkInterface, Node, Site, Switch
 from fabric.services.power import bmc_set
 from fabric.testbed import bmcs, inventory
 from fabric.testbed.fleet import fleet_bare_metal_nodes
@@ -38,23 +39,47 @@ def _lab_fleet_nodes() -> list[Node]:
     return chosen
 
 
+def _leaves_of(nodes: list[Node]) -> list[Switch]:
+    """The switches the nodes' Ethernet NICs are cabled to."""
+    ports = CableEnd.objects.filter(
+        cable__ends__interface__node__in=nodes,
+        cable__ends__interface__kind=NetworkInterface.Kind.ETHERNET,
+        port__isnull=False,
+    ).values_list("port__switch_id", flat=True)
+    return list(Switch.objects.filter(pk__in=ports).order_by("name"))
+
+
 class Command(BaseCommand):
     help = "Start FakeNOS switches and a Redfish emulator and register them as the lab site."
 
     def handle(self, *args, **options):
-        specs = [SwitchSpec(f"{p.split('_')[0]}1", p) for p in DEFAULT_PLATFORMS]
         var = Path(settings.BASE_DIR) / "var"
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-        with start_switches(specs, state_dir=var / "switches") as running:
+        fleet = _lab_fleet_nodes()  # a few of the demo's H100 and A100 servers too
+        # Their leaves answer for real too (FakeNOS of their platform), so their orders'
+        # networks are pushed like the lab's.
+        fleet_specs = [SwitchSpec(leaf.name, leaf.platform) for leaf in _leaves_of(fleet)]
+        lab_specs = [SwitchSpec(f"{p.split('_')[0]}1", p) for p in DEFAULT_PLATFORMS]
+        with contextlib.ExitStack() as running:
+            lab = running.enter_context(start_switches(lab_specs, state_dir=var / "switches"))
+            devices = list(lab)
+            if fleet_specs:
+                leaves = start_switches(fleet_specs, state_dir=var / "switches-fleet")
+                for device in running.enter_context(leaves):
+                    devices.append(device)
+                    Switch.objects.filter(name=device.name).update(
+                        management_address=device.host, management_port=device.port,
+                        username=device.username,
+                        credentials_ref=f"env:{inventory.PASSWORD_VARIABLE}",
+                    )  # fmt: skip
             if Site.objects.filter(name="lab").exists():
-                for device in running:  # new free ports each start
+                for device in lab:  # new free ports each start
                     Switch.objects.filter(name=device.name).update(management_port=device.port)
             else:
-                inventory.build(switches=running, nodes_per_switch=2, gpu_model=LAB_GPU_MODEL)
-            nodes = list(Node.objects.filter(site__name="lab").order_by("name"))
-            nodes += _lab_fleet_nodes()  # a few of the demo's H100 and A100 servers too
+                inventory.build(switches=lab, nodes_per_switch=2, gpu_model=LAB_GPU_MODEL)
+            nodes = list(Node.objects.filter(site__name="lab").order_by("name")) + fleet
             emulator = bmcs.start(
                 names=[n.name for n in nodes],
                 port=free_port(),
@@ -70,7 +95,7 @@ class Command(BaseCommand):
                         username=bmcs.USERNAME,
                         password=emulator.password,
                     )
-                names = ", ".join(f"{d.name} ({d.device_type}) :{d.port}" for d in running)
+                names = ", ".join(f"{d.name} ({d.device_type}) :{d.port}" for d in devices)
                 self.stdout.write(f"switch test bed up: {names}", ending="\n")
                 self.stdout.write(f"BMC emulator up: {emulator.url} ({len(nodes)} servers)")
                 self.stdout.flush()

@@ -105,7 +105,14 @@ class LabAccess:
 
     def bastion(self, bastion: Bastion, *, directory: Path) -> None:
         """Build the bastion's namespace and links and start its sshd on `directory`'s files;
-        returns once sshd listens."""
+        returns once sshd listens. On failure nothing of it is left (a later call may retry)."""
+        try:
+            self._bastion(bastion, directory=directory)
+        except BaseException:
+            self.bastion_stop(bastion.network_id)
+            raise
+
+    def _bastion(self, bastion: Bastion, *, directory: Path) -> None:
         run, ns, n = (
             self.lab.commands,
             f"{self.lab.prefix}-b{bastion.network_id}",

@@ -24,11 +24,12 @@ import shutil
 import subprocess
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import close_old_connections, connection
 from django.test import override_settings
 from django.utils.module_loading import import_string
 
@@ -110,7 +111,7 @@ class LabSite:
         self.dnsmasq: subprocess.Popen | None = None
         self._plugged: dict[str, int | None] = {}  # server -> the segment its eth0 is on
         self._bastions: dict[int, Bastion] = {}
-        self.errors: list[str] = []  # what a background sync could not do, newest last
+        self.errors: deque[str] = deque(maxlen=100)  # what a background sync could not do
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -193,7 +194,7 @@ class LabSite:
                 continue
             wanted.add(network.pk)
             files = self.files / f"bastion-{network.pk}"
-            bastion_files_write(bastion=bastion, directory=files, grants=grants(network))
+            bastion_files_write(bastion=bastion, directory=files, grants=grants(network=network))
             if network.pk not in self._bastions:
                 self.access.bastion(bastion, directory=files)
                 self._bastions[network.pk] = bastion
@@ -211,7 +212,7 @@ class LabSite:
                     close_old_connections()
                     try:
                         self.sync()
-                    except (DatabaseError, LabServerError, OSError) as exc:
+                    except Exception as exc:  # the lab goes on: said, then retried
                         self.errors.append(str(exc))
                         logger.warning("lab site: sync failed, will retry: %s", exc)
             finally:
