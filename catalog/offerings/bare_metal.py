@@ -335,7 +335,14 @@ class BareMetal(Offering):
             }
             for n in order.nodes.all()
         ]
-        return {"user": SSH_USER, "jump": bastion.jump if bastion else "", "nodes": nodes}
+        jump_key = order.network.bastion_host_key if bastion else ""
+        return {
+            "user": SSH_USER,
+            "jump": bastion.jump if bastion else "",
+            # known_hosts for the bastion itself, once its runner said which key it has
+            "jump_known_hosts": f"{bastion.public.ip} {jump_key}" if jump_key else "",
+            "nodes": nodes,
+        }
 
 
 def _fleet_errors(gpu_model: str, nodes: int, site: str) -> dict:

@@ -32,6 +32,9 @@ class TenantNetwork(models.Model):
         related_name="ib_network",
     )
     access_prefix = CidrField(null=True, blank=True)
+    bastion_host_key = models.CharField(
+        max_length=200, blank=True, help_text="its bastion's public host key, as its runner said"
+    )
     storage = models.BooleanField(
         default=True, help_text="route leak to the shared storage network"
     )

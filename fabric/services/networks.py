@@ -27,6 +27,7 @@ from fabric.services.ipam import number_allocate
 from fabric.states import network_transition
 from portal.models import Organization
 from portal.services.audit import Actor
+from portal.services.ssh_keys import ssh_key_parse
 
 SEGMENT_PREFIX = 24
 ACCESS_PREFIX = 28
@@ -179,6 +180,15 @@ def network_detach(
         )
         ib_partitions_sync(site=network.site)
     return pushes
+
+
+def network_bastion_key_set(*, network: TenantNetwork, host_key: str) -> None:
+    """Record the host key the network's bastion runs with (`type base64`), so the customer's
+    first jump is verified too. ValidationError for anything that is not a public key."""
+    _, normalised, _, _ = ssh_key_parse(host_key)
+    if network.bastion_host_key != normalised:
+        TenantNetwork.objects.filter(pk=network.pk).update(bastion_host_key=normalised)
+        network.bastion_host_key = normalised
 
 
 def network_delete(*, network: TenantNetwork, actor: Actor) -> TenantNetwork:

@@ -67,7 +67,7 @@
     else select();
   });
 
-  function showNodes(nodes) {
+  function showNodes(nodes, jumpKnownHosts) {
     const body = document.querySelector("#order-nodes tbody");
     if (!body || !nodes.length) return;
     body.replaceChildren(...nodes.map((node) => {
@@ -94,8 +94,8 @@
     }));
     const known = document.getElementById("order-known-hosts");
     if (known) {
-      known.textContent = nodes.flatMap((node) => (node.host_keys || []).map((key) => key.known_hosts))
-        .filter(Boolean).map((line) => `${line}\n`).join("");
+      const lines = nodes.flatMap((node) => (node.host_keys || []).map((key) => key.known_hosts));
+      known.textContent = [jumpKnownHosts, ...lines].filter(Boolean).map((line) => `${line}\n`).join("");
     }
   }
 
@@ -143,7 +143,7 @@
     document.getElementById("order-cost").textContent = order.cost;
     tick(order);
     showSteps(order.steps);
-    showNodes(order.handover.nodes || []);
+    showNodes(order.handover.nodes || [], order.handover.jump_known_hosts);
     const open = document.getElementById("open-notebook");
     if (open) {
       open.classList.toggle("d-none", !order.handover.url);

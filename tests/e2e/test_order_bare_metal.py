@@ -86,10 +86,12 @@ def test_given_a_customer_with_a_card_when_ordering_two_h100s_then_they_boot_and
         assert re.fullmatch(r"ssh -J jump@[0-9.]+ ubuntu@10\.210\.[0-9.]+", line), line
         known_hosts = tmp_path / "known_hosts"
         known_hosts.write_text(page.locator("#order-known-hosts").inner_text())
+        jump = line.split()[2].split("@")[1]  # the bastion's line comes first: both hops checked
+        assert known_hosts.read_text().startswith(f"{jump} ssh-ed25519 ")
         config = tmp_path / "ssh_config"
         config.write_text(
             f"Host *\n  IdentityFile {private_key}\n  IdentitiesOnly yes\n  BatchMode yes\n"
-            f"  UserKnownHostsFile {known_hosts}\n  StrictHostKeyChecking accept-new\n"
+            f"  UserKnownHostsFile {known_hosts}\n  StrictHostKeyChecking yes\n"
             "  ConnectTimeout 10\n"
         )
         done = lab.access.laptop(["ssh", "-F", str(config), *line.split()[1:], "hostname"])

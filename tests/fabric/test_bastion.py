@@ -21,6 +21,7 @@ from fabric.bastion import (
     render_authorized_keys,
 )
 from fabric.models import NetworkSegment, TenantNetwork
+from fabric.services.networks import network_bastion_key_set
 from portal.services.audit import Actor
 from portal.services.ssh_keys import ssh_key_add
 from tests.catalog.lab import LAPTOP_KEY
@@ -125,3 +126,14 @@ def test_debian_sshd_accepts_the_rendered_configuration(tmp_path):
     config = (tmp_path / CONFIG).read_text()
     for line in ("PermitTTY no", "AllowTcpForwarding local", "PasswordAuthentication no"):
         assert line in config.splitlines()
+
+
+def test_the_bastion_host_key_a_runner_reports_is_a_public_key_or_refused():
+    network = _network(member())
+    network_bastion_key_set(network=network, host_key=f"{OTHER_KEY} with a comment")
+    network.refresh_from_db()
+    assert network.bastion_host_key == " ".join(OTHER_KEY.split()[:2])
+    with pytest.raises(ValidationError):
+        network_bastion_key_set(network=network, host_key="ssh-ed25519 AAAA\nPermitOpen any")
+    network.refresh_from_db()
+    assert network.bastion_host_key == " ".join(OTHER_KEY.split()[:2])

@@ -153,6 +153,8 @@ def test_a_customer_laptop_reaches_its_server_through_its_bastion_and_nothing_el
                 network_id = on.order.network_id
                 files = site.files / f"bastion-{network_id}"
                 lines.append(f"{bastion_of(on.order.network).public.ip} {bastion_host_key(files)}")
+                on.order.network.refresh_from_db()  # the site said which key its bastion has
+                assert on.order.network.bastion_host_key == bastion_host_key(files)
                 Redfish(access).power_on(pxe=True)
             assert site.access.bastions == sorted(
                 on.order.network_id for on, _, _ in tenants.values()

@@ -33,11 +33,12 @@ from django.db import close_old_connections, connection
 from django.test import override_settings
 from django.utils.module_loading import import_string
 
-from fabric.bastion import Bastion, bastion_files_write, bastion_of
+from fabric.bastion import Bastion, bastion_files_write, bastion_host_key, bastion_of
 from fabric.errors import PowerFatal
 from fabric.models import Bmc, NetworkAttachment, NetworkInterface, Node, TenantNetwork
 from fabric.power.base import BmcAccess
 from fabric.provisioning import dnsmasq
+from fabric.services.networks import network_bastion_key_set
 from fabric.services.power import bmc_access
 from fabric.services.provisioning import provisioning_apply
 from fabric.testbed.servers.access import LabAccess
@@ -198,6 +199,7 @@ class LabSite:
             if network.pk not in self._bastions:
                 self.access.bastion(bastion, directory=files)
                 self._bastions[network.pk] = bastion
+            network_bastion_key_set(network=network, host_key=bastion_host_key(files))
         for network_id in set(self._bastions) - wanted:
             self.access.bastion_stop(network_id)
             del self._bastions[network_id]
