@@ -329,7 +329,7 @@ class BareMetal(Offering):
             {
                 "hostname": n.hostname,
                 "address": n.address,
-                "ssh": ssh_line(n, user=SSH_USER, bastion=bastion),
+                "ssh": "" if n.powered_off_at else ssh_line(n, user=SSH_USER, bastion=bastion),
                 "state": _node_state(n),
                 "host_keys": host_key_lines(n, n.address),
             }

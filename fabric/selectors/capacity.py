@@ -117,15 +117,13 @@ def queue_preview(
     if free >= nodes and not waiting:
         return {"free": free, "queued": False, "position": None, "estimated_start": None}
     needed = sum(waiting) + units
-    available = sum(sum(u.bit_count() for u in node.units) for node in snap.nodes.values())
+    counted = [n for n in snap.nodes.values() if n.bmc or not needs_bmc]
+    available = sum(sum(u.bit_count() for u in node.units) for node in counted)
     start = None
-    ends = (
-        Allocation.objects.filter(
-            state__in=HOLDING, gpu_model=gpu_model, ends_at__gt=now, reservation=None
-        )
-        .order_by("ends_at")
-        .values_list("ends_at", "gpu_units")
+    holding = Allocation.objects.filter(
+        state__in=HOLDING, gpu_model=gpu_model, ends_at__gt=now, reservation=None
     )
+    ends = holding.order_by("ends_at").values_list("ends_at", "gpu_units")
     for ends_at, released in ends:
         available += released
         if available >= needed:
