@@ -3,6 +3,7 @@
 import contextlib
 import random
 import signal
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import psutil
 import pytest
 
 from catalog.notebooks import sandbox
+from fabric.testbed.servers import LabServers
 from portal import stack
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -19,8 +21,8 @@ def test_given_the_procfile_under_honcho_when_interrupted_then_every_process_sto
     live_stack, tmp_path
 ):
     port = stack.free_port()
-    prefix = f"sfp{uuid.uuid4().hex[:8]}"
-    lab = f"sf{uuid.uuid4().hex[:6]}"  # the hub's notebook group and homes, removed below
+    prefix = f"sfp{uuid.uuid4().hex[:8]}"  # the hub's notebook group and homes, removed below
+    lab = f"sf{uuid.uuid4().hex[:6]}"  # the lab's namespaces and links, checked below
     env = {
         **live_stack.env,
         "WEB_PORT": str(port),
@@ -38,6 +40,10 @@ def test_given_the_procfile_under_honcho_when_interrupted_then_every_process_sto
     }
     with contextlib.ExitStack() as processes:
         processes.callback(sandbox.accounts_remove, prefix=prefix, homes=Path("/home") / prefix)
+        # honcho kills what has not stopped 5 s after Ctrl-C: the hub's firewall table may be
+        # left, and its group id would be handed to the next notebook group.
+        processes.callback(sandbox.firewall_remove, prefix=prefix)
+        processes.callback(LabServers.remove_prefix, lab, host_link=f"{lab}-h")
         honcho = stack.spawn(
             processes, [stack.BIN / "honcho", "start"], env=env, log=tmp_path / "honcho.log"
         )
@@ -57,3 +63,7 @@ def test_given_the_procfile_under_honcho_when_interrupted_then_every_process_sto
         honcho.wait(timeout=30)
         _, alive = psutil.wait_procs(children, timeout=15)
         assert alive == [], log.read_text()[-2000:]
+        lab_left = [ns for ns in subprocess.run(
+            ["ip", "netns", "list"], capture_output=True, text=True, check=True
+        ).stdout.split() if ns.startswith(f"{lab}-")]  # fmt: skip
+        assert lab_left == [], log.read_text()[-2000:]
