@@ -40,7 +40,6 @@ from fabric.errors import PowerFatal, PowerTransient, PushFailed
 from fabric.selectors import inventory as fabric_nodes
 from fabric.selectors.capacity import queue_preview
 from fabric.services.allocations import (
-    CapacityConflict,
     allocation_release,
     allocation_request,
     gpus_per_node,
@@ -127,8 +126,6 @@ class BareMetal(Offering):
     def admit(self, organization, spec: dict) -> None:
         units = spec["nodes"] * gpus_per_node(spec["gpu_model"]) * SLICE_UNITS
         now = timezone.now()
-        if spec.get("site"):
-            self.standing(spec)  # servers at a chosen site start now or never
         quota_check(
             organization=organization,
             gpu_model=spec["gpu_model"],
@@ -141,24 +138,15 @@ class BareMetal(Offering):
     def standing(self, spec: dict) -> dict:
         """Whether `spec` (cleaned) would start now or wait, and where it would stand in the
         queue (fabric.selectors.capacity.queue_preview); nothing is requested. At a chosen
-        site the servers start now or never (fabric queues no site): ValidationError on `site`
-        when they would wait."""
+        site it waits for servers there."""
         units = spec["nodes"] * gpus_per_node(spec["gpu_model"]) * SLICE_UNITS
-        standing = queue_preview(
+        return queue_preview(
             gpu_model=spec["gpu_model"],
             nodes=spec["nodes"],
             units=units,
             site=spec.get("site", ""),
             needs_bmc=True,
         )
-        if spec.get("site") and standing["queued"]:
-            raise ValidationError(
-                {
-                    "site": f"Only {standing['free']} {spec['gpu_model']} server(s) are free at "
-                    f"{spec['site']} now: choose any site to join the queue."
-                }
-            )
-        return standing
 
     def hourly_price(self, spec: dict) -> Decimal:
         gpus = gpus_per_node(spec["gpu_model"]) * spec["nodes"]
@@ -169,7 +157,7 @@ class BareMetal(Offering):
     def _allocate(self, order: Order, report: Report) -> Advance:
         if order.allocation_id is None:
             spec = order.spec
-            with _site_taken(), transaction.atomic():
+            with transaction.atomic():
                 allocation = allocation_request(
                     organization=order.organization,
                     shape=AllocationShape.NODE,
@@ -449,16 +437,6 @@ def _host_key_check(address: str, host_keys: dict, *, client, timeout: float) ->
 def _rsa_sha2(key_type: str, wanted: dict) -> bool:
     """An RSA host key is offered under the rsa-sha2-* signature names too."""
     return key_type.startswith("rsa-sha2-") and "ssh-rsa" in wanted
-
-
-@contextlib.contextmanager
-def _site_taken() -> Iterator[None]:
-    """Servers at a chosen site start now or never (fabric does not queue a site): taken by
-    someone else since the quote, the order fails saying so."""
-    try:
-        yield
-    except CapacityConflict as exc:
-        raise StepFatal(" ".join(exc.messages)) from exc
 
 
 @contextlib.contextmanager

@@ -67,6 +67,9 @@ class Allocation(models.Model):
     gpu_units = models.PositiveIntegerField(help_text="slice units held (7 per whole GPU)")
     topology = models.CharField(max_length=16, choices=Topology.choices, default=Topology.ANY)
     topology_required = models.BooleanField(default=True)
+    site = models.CharField(
+        max_length=64, blank=True, help_text="whole nodes: only at this site (the site's name)"
+    )
     needs_bmc = models.BooleanField(
         default=False, help_text="whole nodes whose power the platform controls (bare metal)"
     )

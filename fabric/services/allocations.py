@@ -94,11 +94,9 @@ def allocation_request(
 ) -> Allocation:
     """Ask for capacity: refused over quota; placed now if it fits; queued otherwise.
 
-    `site` (whole nodes only) places the nodes at that site, now or never: an allocation does
-    not record its site, so one that waited in the queue could start anywhere; a request that
-    cannot start there now is refused (CapacityConflict on `site`) instead of queued.
-    `needs_bmc` (whole nodes only) takes only nodes with a BMC: bare metal, whose power and
-    boot the platform drives, now or from the queue."""
+    `site` (whole nodes only) places the nodes at that site, now or from the queue (the
+    allocation records it). `needs_bmc` (whole nodes only) takes only nodes with a BMC: bare
+    metal, whose power and boot the platform drives."""
     now = now or timezone.now()
     if count < 1:
         raise ValidationError({"count": "Ask for at least one."})
@@ -123,6 +121,7 @@ def allocation_request(
         gpu_units=units,
         topology=topology,
         topology_required=topology_required,
+        site=site,
         needs_bmc=needs_bmc,
         priority=priority,
         starts_at=start,
@@ -141,25 +140,6 @@ def allocation_request(
         quotas=quotas,
     )
     waiting = Allocation.objects.filter(state=A.QUEUED, gpu_model=gpu_model).exists()
-    if site:
-        request = Request(
-            gpu_model,
-            count,
-            shape,
-            topology,
-            topology_required,
-            slice_profile,
-            site=site,
-            bmc=needs_bmc,
-        )
-        if waiting or not place(
-            allocation=allocation, now=now, actor=actor, placement_for=lambda s: s.place(request)
-        ):
-            raise CapacityConflict(
-                {"site": f"{count} {gpu_model} node(s) are not free at {site} now."}
-            )
-        activate(allocation=allocation, now=now, actor=actor)
-        return allocation
     if not waiting and place(allocation=allocation, now=now, actor=actor):
         activate(allocation=allocation, now=now, actor=actor)
         return allocation

@@ -31,6 +31,7 @@ def _request(allocation: Allocation) -> Request:
         topology=allocation.topology,
         required=allocation.topology_required,
         profile=allocation.slice_profile,
+        site=allocation.site,
         bmc=allocation.needs_bmc,
     )
 

@@ -14,8 +14,10 @@ from catalog.offerings import offering_for
 from fabric.capacity.engine import NodeCap, Request, Snapshot
 from fabric.models import Bmc, Node, Site
 from fabric.selectors.capacity import queue_preview
-from fabric.services.allocations import CapacityConflict, allocation_request
+from fabric.services.allocations import allocation_release, allocation_request
+from fabric.services.cleaning import node_clean_finish
 from fabric.services.placement import nodes_of
+from fabric.services.queue import queue_process
 from portal.models import SshKey
 from portal.services.audit import Actor
 from tests.catalog.lab import GPU_MODEL, LAPTOP_KEY, bare_metal_lab, customer, with_key
@@ -137,15 +139,24 @@ def test_a_site_places_now_or_never_and_the_engine_filters_candidates_by_site():
     assert snap.free_nodes_at("M", "a") == 2 and snap.free_nodes("M") == 3
 
 
-def test_a_site_request_that_cannot_start_there_now_is_refused_not_queued(lab):
-    site = second_site(lab)
+def test_a_site_request_that_cannot_start_there_now_waits_and_starts_there(lab):
+    site = second_site(lab)  # 2 servers there, 2 elsewhere
     user = customer()
-    args = {"organization": organization_of(user), "shape": "node", "gpu_model": GPU_MODEL}
-    with pytest.raises(CapacityConflict) as refused:
-        allocation_request(**args, count=3, actor=Actor(user=user), site=site)
-    assert refused.value.message_dict == {
-        "site": [f"3 {GPU_MODEL} node(s) are not free at {site} now."]
-    }
+    args = {
+        "organization": organization_of(user), "shape": "node", "gpu_model": GPU_MODEL,
+        "actor": Actor(user=user), "needs_bmc": True,
+    }  # fmt: skip
+    first = allocation_request(**args, count=2, site=site)
+    assert first.state == "active" and {n.site.name for n in nodes_of(first)} == {site}
+    waiting = allocation_request(**args, count=1, site=site)
+    assert waiting.state == "queued" and waiting.site == site  # 2 free elsewhere: not for it
+    held = nodes_of(first)
+    allocation_release(allocation=first, actor=Actor(user=user))
+    for node in held:  # cleaned (what the cleaning job reports), then back in the pool
+        node_clean_finish(node=node, ok=True, detail="cleaned", actor=Actor.system())
+    queue_process(gpu_model=GPU_MODEL)  # what the cleaning's task runs once it commits
+    waiting.refresh_from_db()
+    assert waiting.state == "active" and {n.site.name for n in nodes_of(waiting)} == {site}
 
 
 def test_more_servers_than_exist_is_refused_with_how_many_do(client, lab):
@@ -190,11 +201,10 @@ def test_more_servers_than_are_free_is_quoted_with_the_queue_position_and_start(
         assert "no estimate yet" in page
     one = client.post(url(lab), {**SPEC, "nodes": 1, "ssh_keys": [key.fingerprint]})
     assert not one.context["standing"]["queued"] and "Starts now: 1 free" in one.content.decode()
-    site = lab[0].name  # every server is at the lab's site: a chosen site does not queue
+    site = lab[0].name  # every server is at the lab's site
     there = client.post(url(lab), {**SPEC, "nodes": 2, "site": site, "ssh_keys": [key.fingerprint]})
-    assert there.context["form"].errors["site"] == [
-        f"Only 1 {GPU_MODEL} server(s) are free at {site} now: choose any site to join the queue."
-    ]
+    assert there.context["standing"]["queued"] and there.context["standing"]["free"] == 1
+    assert "Queued: position 1" in there.content.decode()  # it waits for servers there
 
 
 def test_the_engine_gives_bare_metal_only_servers_with_a_bmc():
