@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from django.conf import settings
 
+from fabric.files import file_replace
 from fabric.models import NetworkSegment, TenantNetwork
 from fabric.networks import safe
 from portal.services.ssh_keys import ssh_key_parse
@@ -143,18 +144,6 @@ def render_authorized_keys(grants: Mapping[str, Iterable[str]]) -> str:
     return "".join(f"{line}\n" for line in lines)
 
 
-def _write(path: Path, text: str) -> bool:
-    """Atomically replace `path` with `text` (mode 0644); False when it already says that."""
-    if path.exists() and path.read_text() == text:
-        return False
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "w") as out:
-        out.write(text)
-    os.chmod(temporary, 0o644)
-    os.replace(temporary, path)
-    return True
-
-
 def bastion_files_write(
     *, bastion: Bastion, directory: Path, grants: Mapping[str, Iterable[str]]
 ) -> bool:
@@ -169,8 +158,8 @@ def bastion_files_write(
              "-f", str(directory / HOST_KEY)],
             check=True, capture_output=True, timeout=30,
         )  # fmt: skip
-    _write(directory / AUTHORIZED_KEYS, render_authorized_keys(grants))
-    return _write(directory / CONFIG, render_sshd_config(bastion, directory=directory))
+    file_replace(directory / AUTHORIZED_KEYS, render_authorized_keys(grants))
+    return file_replace(directory / CONFIG, render_sshd_config(bastion, directory=directory))
 
 
 def bastion_host_key(directory: Path) -> str:

@@ -16,12 +16,12 @@ import os
 import re
 import shutil
 import signal
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from fabric.files import file_replace
 from fabric.networks.safe import UnsafeValue
 
 CONF = "dnsmasq.conf"
@@ -224,33 +224,13 @@ def dnsmasq_apply(*, directory: Path, conf: str, hosts: str, pid: int | None = N
     directory = Path(directory)
     directory.mkdir(mode=0o755, parents=True, exist_ok=True)
     (directory / TFTP).mkdir(mode=0o755, exist_ok=True)
-    conf_changed = _write(directory / CONF, conf)
-    hosts_changed = _write(directory / HOSTS, hosts)
+    conf_changed = file_replace(directory / CONF, conf)
+    hosts_changed = file_replace(directory / HOSTS, hosts)  # re-read as nobody: 0644
     signalled = False
     if hosts_changed and pid:
         os.kill(pid, signal.SIGHUP)
         signalled = True
     return Applied(conf_changed=conf_changed, hosts_changed=hosts_changed, signalled=signalled)
-
-
-def _write(path: Path, text: str) -> bool:
-    try:
-        if path.read_text() == text:
-            return False
-    except FileNotFoundError:
-        pass
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temporary, 0o644)  # dnsmasq re-reads its hosts file after dropping root
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return True
 
 
 def ipxe_loaders_copy(*, directory: Path, source: Path) -> list[str]:

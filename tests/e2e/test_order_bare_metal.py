@@ -15,7 +15,7 @@ from catalog.models import Order
 from fabric.services.power import node_power_state
 from tests.billing import cardholder
 from tests.catalog.lab import bare_metal_lab, customer, running_lab
-from tests.fabric.lab_chain import keypair, require_root_and_tools, wait
+from tests.fabric.lab_chain import keypair, require_root_and_tools, ssh_config, wait
 from tests.portal.factories import PASSWORD
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -88,12 +88,7 @@ def test_given_a_customer_with_a_card_when_ordering_two_h100s_then_they_boot_and
         known_hosts.write_text(page.locator("#order-known-hosts").inner_text())
         jump = line.split()[2].split("@")[1]  # the bastion's line comes first: both hops checked
         assert known_hosts.read_text().startswith(f"{jump} ssh-ed25519 ")
-        config = tmp_path / "ssh_config"
-        config.write_text(
-            f"Host *\n  IdentityFile {private_key}\n  IdentitiesOnly yes\n  BatchMode yes\n"
-            f"  UserKnownHostsFile {known_hosts}\n  StrictHostKeyChecking yes\n"
-            "  ConnectTimeout 10\n"
-        )
+        config = ssh_config(tmp_path / "ssh_config", private_key, known_hosts)
         done = lab.access.laptop(["ssh", "-F", str(config), *line.split()[1:], "hostname"])
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == first

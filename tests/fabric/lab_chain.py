@@ -117,3 +117,15 @@ def login(address: str, host_keys: dict, key: Path) -> str:
         return stdout.read().decode().strip()
     finally:
         client.close()
+
+
+def ssh_config(path: Path, key: Path, known_hosts: Path) -> Path:
+    """The customer laptop's ~/.ssh/config: this key only, these known hosts only, strictly
+    (ProxyJump passes -F on to the jump's ssh, so both hops read it)."""
+    path.write_text(
+        "Host *\n"
+        f"  IdentityFile {key}\n  IdentitiesOnly yes\n  BatchMode yes\n"
+        f"  UserKnownHostsFile {known_hosts}\n  StrictHostKeyChecking yes\n"
+        "  ConnectTimeout 10\n  LogLevel ERROR\n"
+    )
+    return path

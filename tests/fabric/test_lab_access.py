@@ -17,7 +17,6 @@ import secrets
 import socket
 import subprocess
 import uuid
-from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
@@ -40,6 +39,7 @@ from tests.fabric.lab_chain import (
     keypair,
     portal_on,
     require_root_and_tools,
+    ssh_config,
     wait,
 )
 from tests.portal.factories import member, organization_of
@@ -84,18 +84,6 @@ def _tenant(node, public_key: str, product) -> OrderNode:
         order=order, node=node, hostname=node.name, metadata_nonce=secrets.token_hex(16),
         address=str(attachment.address).split("/")[0],
     )  # fmt: skip
-
-
-def _ssh_config(path: Path, key: Path, known_hosts: Path) -> Path:
-    """The laptop's ~/.ssh/config: this key only, these known hosts only (ProxyJump passes -F
-    on to the jump's ssh, so both hops read it)."""
-    path.write_text(
-        "Host *\n"
-        f"  IdentityFile {key}\n  IdentitiesOnly yes\n  BatchMode yes\n"
-        f"  UserKnownHostsFile {known_hosts}\n  StrictHostKeyChecking yes\n"
-        "  ConnectTimeout 5\n  LogLevel ERROR\n"
-    )
-    return path
 
 
 @pytest.mark.django_db(transaction=True)
@@ -191,7 +179,7 @@ def test_a_customer_laptop_reaches_its_server_through_its_bastion_and_nothing_el
                 capture_output=True, text=True, check=True,
             ).stdout  # fmt: skip
             assert bridged.strip() == ""  # B's server's port is on no segment any more
-            b_config = _ssh_config(tmp_path / "b.config", keys["b"][0], known_hosts)
+            b_config = ssh_config(tmp_path / "b.config", keys["b"][0], known_hosts)
             done = site.access.laptop(
                 ["ssh", "-F", str(b_config), "-o", "ConnectTimeout=2", f"{b_bastion.jump}", "true"]
             )
@@ -207,8 +195,8 @@ def _logs(access_lab) -> str:
 
 def _from_the_laptop(access_lab, tenants, keys, known_hosts, tmp_path, lab):
     a_node, b_node = tenants["a"][0], tenants["b"][0]
-    a_config = _ssh_config(tmp_path / "a.config", keys["a"][0], known_hosts)
-    b_config = _ssh_config(tmp_path / "b.config", keys["b"][0], known_hosts)
+    a_config = ssh_config(tmp_path / "a.config", keys["a"][0], known_hosts)
+    b_config = ssh_config(tmp_path / "b.config", keys["b"][0], known_hosts)
 
     # The line the portal gives tenant A, pasted on the laptop, runs `hostname` on A's server.
     line = BareMetal().handover(a_node.order)["nodes"][0]["ssh"]
