@@ -7,6 +7,13 @@ BIN := $(VENV)/bin
 # What customers' notebooks run (see $(NOTEBOOK_VENV)/.installed below).
 NOTEBOOK_VENV := .venv-notebook
 NOTEBOOK_PYTHON ?= /usr/bin/python3
+# The lab servers' image runs Ray from that environment too (Ray clusters, docs/ray.md);
+# clients must run the same Ray and Python versions.
+RAY_VERSION := 2.60.0
+export RAY_PYTHON ?= $(CURDIR)/$(NOTEBOOK_VENV)/bin/python
+# A lab server says it has a real server's CPUs and memory; Ray on it declares what fits here.
+export RAY_MAX_CPUS ?= 2
+export RAY_OBJECT_STORE_MAX_BYTES ?= 104857600
 WEB_PORT ?= 8000
 export WEB_PORT
 # JupyterHub beside the portal; the token the two share is random for each `make run`.
@@ -84,7 +91,8 @@ $(NOTEBOOK_VENV)/.installed: pyproject.toml | $(VENV)/.installed-run
 	$(NOTEBOOK_PYTHON) -m venv $(NOTEBOOK_VENV)
 	$(NOTEBOOK_VENV)/bin/pip install --quiet --quiet \
 	  "jupyterhub==$$($(BIN)/python -c 'import jupyterhub; print(jupyterhub.__version__)')" \
-	  "jupyterlab==$$($(BIN)/python -c 'import jupyterlab; print(jupyterlab.__version__)')"
+	  "jupyterlab==$$($(BIN)/python -c 'import jupyterlab; print(jupyterlab.__version__)')" \
+	  "ray[default]==$(RAY_VERSION)"
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json

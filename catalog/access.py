@@ -11,6 +11,13 @@ from fabric.bastion import Bastion, bastion_of, probe_public_key
 from portal.models import SshKey
 
 LIVE = (OrderState.POWERING, OrderState.LAUNCHING, OrderState.READY, OrderState.ACTIVE)
+RAY_CLIENT_PORT = 10001
+RAY_DASHBOARD_PORT = 8265  # the dashboard and the Jobs API
+# Products whose service the platform runs on the servers: the servers take the portal's key
+# too (it starts the service over SSH through the bastion), and the order's keys may open
+# these ports of its first server (the head) besides SSH. Ray has no authentication of its
+# own: these ports are never exposed, only tunnelled through the jump host.
+MANAGED_PORTS = {"ray": (RAY_CLIENT_PORT, RAY_DASHBOARD_PORT)}
 
 
 def order_public_keys(*, order: Order) -> list[str]:
@@ -22,17 +29,33 @@ def order_public_keys(*, order: Order) -> list[str]:
     return list(keys.order_by("pk").values_list("public_key", flat=True))
 
 
+def server_public_keys(*, order: Order) -> list[str]:
+    """The keys a server of `order` takes at boot: the order's, and the portal's for a product
+    whose service the platform runs there (MANAGED_PORTS)."""
+    keys = order_public_keys(order=order)
+    if order.product.kind in MANAGED_PORTS:
+        keys.append(probe_public_key())
+    return keys
+
+
 def bastion_grants(*, network) -> dict[str, set[str]]:
-    """Public key -> the server addresses it may reach through `network`'s bastion (a fabric
-    TenantNetwork; settings.ACCESS_BASTION_GRANTS names this function): each live
-    order's keys its own servers, the portal's probe key (the ready check) all of them."""
+    """Public key -> what it may reach through `network`'s bastion (a fabric TenantNetwork;
+    settings.ACCESS_BASTION_GRANTS names this function): server addresses (port 22) and
+    `address:port` targets. Each live order's keys reach its own servers (and its head's
+    service ports, MANAGED_PORTS); the portal's probe key all of them (the ready check, starting
+    a service, the dashboard proxy)."""
     grants: dict[str, set[str]] = defaultdict(set)
-    for order in Order.objects.filter(network=network, state__in=LIVE):
-        addresses = set(order.nodes.exclude(address=None).values_list("address", flat=True))
+    orders = Order.objects.filter(network=network, state__in=LIVE).select_related("product")
+    for order in orders:
+        addresses = list(order.nodes.exclude(address=None).values_list("address", flat=True))
+        targets = set(addresses)
+        if addresses:
+            ports = MANAGED_PORTS.get(order.product.kind, ())
+            targets |= {f"{addresses[0]}:{port}" for port in ports}
         for key in order_public_keys(order=order):
-            grants[key] |= addresses
-        grants[probe_public_key()] |= addresses
-    return {key: addresses for key, addresses in grants.items() if addresses}
+            grants[key] |= targets
+        grants[probe_public_key()] |= targets
+    return {key: targets for key, targets in grants.items() if targets}
 
 
 def order_bastion(order: Order) -> Bastion | None:

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from catalog.access import LIVE, order_public_keys
+from catalog.access import LIVE, server_public_keys
 from catalog.models import OrderNode, OrderState
 from fabric.selectors import inventory as fabric_nodes
 from portal.services.ssh_keys import ssh_key_parse
@@ -73,7 +73,7 @@ def user_data(order_node: OrderNode, *, user: str = "ubuntu") -> str:
     OrderNode.objects.filter(pk=order_node.pk, metadata_fetched_at=None).update(
         metadata_fetched_at=timezone.now()
     )
-    keys = order_public_keys(order=order_node.order)
+    keys = server_public_keys(order=order_node.order)
     config = {
         "hostname": order_node.hostname,
         "users": [

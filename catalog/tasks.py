@@ -1,3 +1,4 @@
+import logging
 import time
 
 from celery import shared_task
@@ -15,6 +16,8 @@ from portal.celery import DEPENDENCY_ERRORS, QUEUE_ERRORS
 # What a step's peers (a BMC, Stripe, the hub) answer when they may answer later reaches here
 # as StepTransient: the offerings and services translate their peers' errors at the edge.
 TRANSIENT = (StepTransient, OperationalError)
+DEFECT = "The order stopped on an error on our side; the operators were told."
+logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
@@ -52,6 +55,10 @@ def order_advance(order_id: int, failures: int = 0) -> str:
             countdown = min(backoff, settings.ORDER_DELAY_RETRY_MAX_SECONDS)
             delays += 1
             queue_down = isinstance(exc, QUEUE_ERRORS)
+        except Exception:  # a defect: the order must not hang in a working state
+            logger.exception("order %s: its step failed on an unexpected error", order_id)
+            orders.order_fail(order_id=order_id, message=DEFECT)
+            return "failed"
         else:
             if outcome != "busy":  # a busy order's runner clears its own delay
                 orders.order_delay_clear(order_id=order_id)

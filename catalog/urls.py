@@ -13,6 +13,7 @@ order_patterns = [
     path("<int:order_id>/snapshot/", orders.order_snapshot_view, name="snapshot"),
     path("<int:order_id>/terminate/", orders.order_terminate_view, name="terminate"),
     path("<int:order_id>/restart/", orders.notebook_restart_view, name="restart"),
+    re_path(r"^(?P<order_id>[0-9]+)/ray/(?P<path>.*)$", orders.ray_dashboard, name="ray-dashboard"),
 ]
 
 inference_patterns = [

@@ -23,12 +23,15 @@ checked (a bastion in the middle cannot forge the server's)."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import ipaddress
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,18 +133,28 @@ def render_sshd_config(bastion: Bastion, *, directory: Path) -> str:
 
 
 def render_authorized_keys(grants: Mapping[str, Iterable[str]]) -> str:
-    """One line per key (an OpenSSH public key -> the server addresses it may reach on port
-    22): `restrict` takes every power away, `port-forwarding` gives back local forwarding, and
-    `permitopen` limits it to those servers. A key without a valid address is left out."""
+    """One line per key (an OpenSSH public key -> what it may reach: a server's address, which
+    means its port 22, or `address:port`): `restrict` takes every power away,
+    `port-forwarding` gives back local forwarding, and `permitopen` limits it to those. A key
+    without a valid target is left out."""
     lines = []
-    for key, addresses in sorted(grants.items()):
+    for key, targets in sorted(grants.items()):
         _, normalised, _, _ = ssh_key_parse(key)
-        opens = sorted({ipaddress.IPv4Address(str(a).split("/")[0]) for a in addresses})
+        opens = sorted({_target(t) for t in targets})
         if not opens:
             continue
-        permits = ",".join(f'permitopen="{address}:{SSH_PORT}"' for address in opens)
+        permits = ",".join(f'permitopen="{address}:{port}"' for address, port in opens)
         lines.append(f"restrict,port-forwarding,{permits} {normalised}")
     return "".join(f"{line}\n" for line in lines)
+
+
+def _target(target) -> tuple[ipaddress.IPv4Address, int]:
+    """`10.0.0.5`, `10.0.0.5/24` (port 22) or `10.0.0.5:8265`, validated."""
+    address, _, port = str(target).split("/")[0].partition(":")
+    number = int(port) if port else SSH_PORT
+    if not 0 < number < 65536:
+        raise ValueError(f"not a port: {port!r}")
+    return ipaddress.IPv4Address(address), number
 
 
 def bastion_files_write(
@@ -215,9 +228,60 @@ def probe_connect(bastion: Bastion, *, timeout: float) -> paramiko.SSHClient:
     return client
 
 
-def probe_open(client: paramiko.SSHClient, address: str, *, timeout: float) -> paramiko.Channel:
-    """A channel through the bastion `client` is connected to, to `address` port 22 (several
+def probe_open(
+    client: paramiko.SSHClient, address: str, *, timeout: float, port: int = SSH_PORT
+) -> paramiko.Channel:
+    """A channel through the bastion `client` is connected to, to `address`'s `port` (several
     may be open at once, from several threads); paramiko.SSHException when it is refused."""
     return client.get_transport().open_channel(
-        "direct-tcpip", (address, SSH_PORT), ("127.0.0.1", 0), timeout=timeout
+        "direct-tcpip", (address, port), ("127.0.0.1", 0), timeout=timeout
     )
+
+
+def server_connect(
+    client: paramiko.SSHClient, address: str, *, user: str, host_keys: dict, timeout: float
+) -> paramiko.SSHClient:
+    """Log in to the server at `address` as `user` with the probe key, through the bastion
+    `client` is connected to, trusting only `host_keys` (type -> "type base64", what the
+    server phoned home). Close it when done; paramiko.SSHException or OSError on failure."""
+    server = paramiko.SSHClient()
+    for key_type, public_key in host_keys.items():
+        blob = base64.b64decode(public_key.split()[1])
+        server.get_host_keys().add(
+            address, key_type, paramiko.PKey.from_type_string(key_type, blob)
+        )
+    server.set_missing_host_key_policy(paramiko.RejectPolicy())
+    try:
+        sock = probe_open(client, address, timeout=timeout)
+        server.connect(
+            address, username=user, pkey=probe_key(), sock=sock,
+            timeout=timeout, banner_timeout=timeout, auth_timeout=timeout,
+            allow_agent=False, look_for_keys=False,
+        )  # fmt: skip
+    except BaseException:
+        server.close()
+        raise
+    return server
+
+
+def server_run(server: paramiko.SSHClient, command: str, *, timeout: float) -> tuple[int, str]:
+    """Run `command` (built by the caller from validated values only) on `server`; its exit
+    status and its output (stdout and stderr together), or -1 when it ran past `timeout`."""
+    channel = server.get_transport().open_session(timeout=timeout)
+    try:
+        channel.set_combine_stderr(True)
+        channel.exec_command(command)
+        output = bytearray()
+        deadline = time.monotonic() + timeout
+        channel.settimeout(1)
+        while not (channel.exit_status_ready() and not channel.recv_ready()):
+            if time.monotonic() > deadline:
+                return -1, output.decode(errors="replace")
+            with contextlib.suppress(TimeoutError, socket.timeout):
+                chunk = channel.recv(65536)
+                if not chunk:  # end of output: the exit status follows
+                    channel.status_event.wait(max(0.0, deadline - time.monotonic()))
+                output += chunk
+        return channel.recv_exit_status(), output.decode(errors="replace")
+    finally:
+        channel.close()

@@ -446,7 +446,15 @@ POWER_DRIVERS = {  # Bmc.driver -> a fabric.power.base.PowerDriver
 OFFERINGS = {  # Product.kind -> a catalog.offerings.base.Offering
     "bare_metal": "catalog.offerings.bare_metal.BareMetal",
     "notebook": "catalog.offerings.notebook.Notebook",
+    "ray": "catalog.offerings.ray.RayCluster",
 }
+# Ray clusters (docs/ray.md): the Python of the servers' image that has Ray, and caps on what
+# each node declares (a lab server reports a real server's CPUs and memory, not the lab's).
+RAY_PYTHON = os.environ.get("RAY_PYTHON", "python3")
+RAY_MAX_CPUS = int(os.environ.get("RAY_MAX_CPUS", "64"))
+RAY_OBJECT_STORE_FRACTION = float(os.environ.get("RAY_OBJECT_STORE_FRACTION", "0.3"))
+RAY_OBJECT_STORE_MAX_BYTES = int(os.environ.get("RAY_OBJECT_STORE_MAX_BYTES", str(200 * 2**30)))
+RAY_START_TIMEOUT_SECONDS = int(os.environ.get("RAY_START_TIMEOUT_SECONDS", "120"))
 
 OPENSM_PARTITIONS_DIR = os.environ.get("OPENSM_PARTITIONS_DIR", str(BASE_DIR / "var" / "opensm"))
 

@@ -237,6 +237,10 @@ def live_stack(
         "DJANGO_DEBUG": "1",
         "PYTHONUNBUFFERED": "1",
         "STOREFRONT_TESTBED_SWITCH_PASSWORD": SWITCH_PASSWORD,
+        # Ray clusters on lab servers: the image's Ray, each node small (2 cores, 24 GB here).
+        "RAY_PYTHON": os.environ.get("RAY_PYTHON", str(stack.ROOT / ".venv-notebook/bin/python")),
+        "RAY_MAX_CPUS": "1",
+        "RAY_OBJECT_STORE_MAX_BYTES": str(100 * 2**20),
     }
     with contextlib.ExitStack() as processes:
         url, web, worker = stack.web_and_worker(

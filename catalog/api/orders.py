@@ -83,7 +83,7 @@ class OrderViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             raise ValidationError({"product": ["No such product on sale."]})
         if not values.get("site"):
             values.pop("site", None)
-        if product.kind == Product.Kind.BARE_METAL:
+        if product.kind in (Product.Kind.BARE_METAL, Product.Kind.RAY):
             # Who may not buy hears that first (403); then a customer without a key (400).
             purchase_check(user=request.user, membership=request.membership)
             values["ssh_keys"] = order_ssh_keys(user=request.user, chosen=values.get("ssh_keys"))

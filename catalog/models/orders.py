@@ -134,6 +134,10 @@ class OrderNode(models.Model):
     # What the server's cloud-init phoned home: its sshd host keys, type -> "type base64".
     host_keys = models.JSONField(default=dict, blank=True)
     phoned_home_at = models.DateTimeField(null=True, blank=True)
+    # What the platform started on it for a managed product (a Ray cluster: the node's role,
+    # the Ray and Python versions it runs), and when that answered.
+    service = models.JSONField(default=dict, blank=True)
+    service_started_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["order", "hostname"]

@@ -30,6 +30,7 @@ from catalog.selectors.storefront import (
 )
 from catalog.services.notebooks import notebook_restart
 from catalog.services.orders import order_nudge, order_place, order_terminate
+from catalog.services.ray import DashboardUnavailable, ray_dashboard_get
 from fabric.choices import AllocationTopology
 from fabric.selectors.inventory import bare_metal_models, bare_metal_sites, bare_metal_specs
 from portal.decorators import membership_required
@@ -54,7 +55,7 @@ def order_new(request, slug: str):
     product = get_object_or_404(Product, slug=slug, is_active=True)
     if product.kind == Product.Kind.NOTEBOOK:
         return _notebook_new(request, product)
-    if product.kind != Product.Kind.BARE_METAL:
+    if product.kind not in (Product.Kind.BARE_METAL, Product.Kind.RAY):
         raise Http404("This product is not ordered here yet.")
     availability = storefront_availability()
     offered = bare_metal_models()  # a model with nothing free may still be ordered: it queues
@@ -171,6 +172,22 @@ def order_detail(request, order_id: int):
             "can_order": _may_end(request, order),
         },
     )
+
+
+@login_required
+@require_GET
+def ray_dashboard(request, order_id: str, path: str):
+    """The Ray dashboard of the order's cluster, through the portal (catalog.services.ray)."""
+    order = order_get_visible(
+        user=request.user, membership=request.membership, order_id=int(order_id)
+    )
+    try:
+        page = ray_dashboard_get(order=order, path=path, query=request.GET.dict())
+    except DashboardUnavailable as exc:
+        return HttpResponse(str(exc), status=503, content_type="text/plain; charset=utf-8")
+    response = HttpResponse(page.body, status=page.status, content_type=page.content_type)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @login_required

@@ -66,6 +66,7 @@ class NodeSerializer(_Inventory):
             "vendor",
             "model",
             "node_type",
+            "role",
             "gpu_model",
             "cpu_model",
             "cpu_cores",

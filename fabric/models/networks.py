@@ -35,6 +35,14 @@ class TenantNetwork(models.Model):
     bastion_host_key = models.CharField(
         max_length=200, blank=True, help_text="its bastion's public host key, as its runner said"
     )
+    access_port = models.ForeignKey(
+        "fabric.SwitchPort",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="the services host's trunk port that carries the network to its jump host",
+    )
     storage = models.BooleanField(
         default=True, help_text="route leak to the shared storage network"
     )

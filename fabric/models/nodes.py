@@ -38,11 +38,21 @@ class NodeState(models.TextChoices):
 class Node(models.Model):
     """A server. Its name is its hostname; its serial is the vendor's."""
 
+    class Role(models.TextChoices):
+        SERVER = "server", "GPU server for tenants"
+        SERVICES = "services", "Platform services host (jump hosts)"
+
     name = models.CharField(max_length=64, unique=True)
     serial = models.CharField(max_length=64, unique=True)
     vendor = models.CharField(max_length=64)
     model = models.CharField(max_length=64)
     node_type = models.CharField(max_length=64, help_text="e.g. hgx-h100-8")
+    role = models.CharField(
+        max_length=16,
+        choices=Role.choices,
+        default=Role.SERVER,
+        help_text="a services host carries every tenant network's jump host on a trunk port",
+    )
     gpu_model = models.CharField(max_length=64, blank=True)
     cpu_model = models.CharField(max_length=64, blank=True)
     cpu_cores = models.PositiveSmallIntegerField(default=0)

@@ -28,12 +28,15 @@ class Segment:
 
 @dataclass(frozen=True)
 class Port:
-    """A switch port facing one of the tenant's nodes, on one segment."""
+    """A switch port facing one of the tenant's nodes, on one segment; a tagged port is a
+    trunk shared by many networks (the services host's), which carries the segment's VLAN
+    without giving the port to the network."""
 
     switch: str
     interface: str
     segment: str
     node: str = ""
+    tagged: bool = False
 
     def __post_init__(self):
         safe.name(self.switch)
@@ -70,6 +73,7 @@ class Network:
     ib_guids: tuple[str, ...] = ()
     storage: StorageLeak | None = None
     access_prefix: ipaddress.IPv4Network | None = None
+    access: Port | None = None  # the trunk to the services host that runs the jump host
     firewall: tuple[str, ...] = field(default=())  # names of ACLs the leaves apply
 
     def __post_init__(self):
@@ -85,7 +89,7 @@ class Network:
         for value in self.firewall:
             safe.name(value)
         known = {s.name for s in self.segments}
-        for port in self.ports:
+        for port in (*self.ports, *([self.access] if self.access else [])):
             if port.segment not in known:
                 raise safe.UnsafeValue(
                     f"port {port.interface} names unknown segment {port.segment}"

@@ -23,6 +23,14 @@ def intent(network: TenantNetwork, attachments: Iterable[NetworkAttachment] = ()
         )
         for segment in network.segments.select_related("vlan", "l2vni")
     )
+    access = None
+    if network.access_port_id is not None and segments:
+        access = Port(
+            switch=network.access_port.switch.name,
+            interface=network.access_port.name,
+            segment=segments[0].name,
+            tagged=True,
+        )
     storage = None
     if network.storage:
         shared = Prefix.objects.filter(site=network.site_id, role=Prefix.Role.STORAGE).first()
@@ -37,6 +45,7 @@ def intent(network: TenantNetwork, attachments: Iterable[NetworkAttachment] = ()
         ports=tuple(port(a) for a in attachments),
         pkey=network.pkey.value if network.pkey_id else None,
         access_prefix=network.access_prefix,
+        access=access,
     )
 
 
@@ -50,21 +59,32 @@ def port(attachment: NetworkAttachment) -> Port:
 
 
 def plan_attach(
-    network: Network, adding: list[NetworkAttachment], live: list[NetworkAttachment]
+    network: Network,
+    adding: list[NetworkAttachment],
+    live: list[NetworkAttachment],
+    access_switch: Switch | None = None,
 ) -> dict[Switch, list[Step]]:
+    """The network's first members bring its access trunk (`network.access`, on
+    `access_switch`) with them: the jump host joins when there is something to reach."""
     carrying = {a.port.switch_id for a in live}
+    legs = [(a.port.switch, port(a)) for a in adding]
+    if adding and not live and network.access is not None:
+        legs.append((access_switch, network.access))
     plan: dict[Switch, list[Step]] = defaultdict(list)
-    for attachment in adding:
-        switch = attachment.port.switch
+    for switch, leg in legs:
         if switch.pk not in carrying and not plan[switch]:
             plan[switch].append(Step("network_add", network))
-        plan[switch].append(Step("port_add", network, port(attachment)))
+        plan[switch].append(Step("port_add", network, leg))
     return dict(plan)
 
 
 def plan_detach(
-    network: Network, leaving: list[NetworkAttachment], live: list[NetworkAttachment]
+    network: Network,
+    leaving: list[NetworkAttachment],
+    live: list[NetworkAttachment],
+    access_switch: Switch | None = None,
 ) -> dict[Switch, list[Step]]:
+    """The last members take the access trunk with them."""
     gone = {a.pk for a in leaving}
     staying = defaultdict(int)
     for attachment in live:
@@ -73,6 +93,8 @@ def plan_detach(
     plan: dict[Switch, list[Step]] = defaultdict(list)
     for attachment in leaving:
         plan[attachment.port.switch].append(Step("port_remove", network, port(attachment)))
+    if leaving and not staying and network.access is not None:
+        plan[access_switch].append(Step("port_remove", network, network.access))
     for switch, steps in plan.items():
         if not staying[switch.pk]:
             steps.append(Step("network_remove", network))

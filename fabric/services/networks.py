@@ -14,6 +14,7 @@ from fabric.models import (
     NetworkAttachment,
     NetworkInterface,
     NetworkSegment,
+    Node,
     NumberAllocation,
     NumberPool,
     Prefix,
@@ -98,6 +99,27 @@ def _port_of(interface: NetworkInterface):
     return far.port
 
 
+def _services_port(site: Site):
+    """The switch port of the site's services host (the first by name), or None where the
+    site has none: its networks then get no access trunk, and their jump hosts no way in."""
+    nic = (
+        NetworkInterface.objects.filter(
+            node__site=site,
+            node__role=Node.Role.SERVICES,
+            kind=NetworkInterface.Kind.ETHERNET,
+            cable_end__isnull=False,
+        )
+        .select_related("cable_end")
+        .order_by("node__name", "name")
+        .first()
+    )
+    return _port_of(nic) if nic is not None else None
+
+
+def _access_switch(network: TenantNetwork):
+    return network.access_port.switch if network.access_port_id is not None else None
+
+
 def _live(network: TenantNetwork):
     return list(
         network.attachments.filter(state=NetworkAttachment.State.ATTACHED).select_related(
@@ -134,6 +156,10 @@ def network_attach(
             )
         )
     live = _live(network)
+    if not live and network.access_port_id is None:
+        network.access_port = _services_port(network.site)
+        if not dry_run:
+            TenantNetwork.objects.filter(pk=network.pk).update(access_port=network.access_port)
     taken = {a.address for a in [*live, *unfinished.values()]}
     taken |= {segment.gateway, bastion_tenant_address(segment)}
     free = (h for h in ipaddress.ip_network(segment.prefix).hosts() if h not in taken)
@@ -143,7 +169,7 @@ def network_attach(
         if attachment.address is None:
             raise ValidationError(f"Segment {segment.prefix} has no free address left.")
     intent = planner.intent(network)
-    steps = planner.plan_attach(intent, adding, live)
+    steps = planner.plan_attach(intent, adding, live, _access_switch(network))
     if dry_run:
         return push(network=network, plan=steps, operation="attach", dry_run=True)
     with transaction.atomic():  # claim the NICs first: a NIC is on one network at a time
@@ -172,7 +198,7 @@ def network_detach(
 ):
     live = _live(network)
     leaving = [a for a in live if a.interface_id in {i.pk for i in interfaces}]
-    steps = planner.plan_detach(planner.intent(network), leaving, live)
+    steps = planner.plan_detach(planner.intent(network), leaving, live, _access_switch(network))
     pushes = push(network=network, plan=steps, operation="detach", dry_run=dry_run)
     if not dry_run:
         NetworkAttachment.objects.filter(pk__in=[a.pk for a in leaving]).update(

@@ -292,6 +292,12 @@ KINDS: dict[str, Kind] = {
                 Column("vendor", "e.g. Supermicro", required=True),
                 Column("model", "vendor model", required=True),
                 Column("node_type", "e.g. hgx-h100-8", required=True),
+                Column(
+                    "role",
+                    "server (sold to tenants) or services (runs the jump hosts)",
+                    choice(Node.Role),
+                    default=Node.Role.SERVER.value,
+                ),
                 Column("gpu_model", "e.g. H100-SXM5-80GB"),
                 Column("cpu_model", "CPU model"),
                 Column("cpu_cores", "CPU cores", integer(0, 32767), default=0),

@@ -320,7 +320,32 @@ def _site(number: int, node_count: int, rng, counter: _Counter, spare_fraction) 
         node.rack_id = node.rack.pk
     created += Node.objects.bulk_create([n for n, _, _ in nodes], batch_size=2000)
     created += _hardware(nodes, counter, rng)
-    return created
+    first_leaf = next(s for s in switches if s.role == Switch.Role.LEAF)
+    mac = f"02:fc:00:00:00:{number:02x}"
+    return created + services_host_add(site=site, leaf=first_leaf, port_name="svc1", mac=mac)
+
+
+def services_host_add(*, site: Site, leaf: Switch, port_name: str, mac: str) -> list:
+    """The site's services host, which runs its tenant networks' jump hosts: no GPUs, never
+    sold, one NIC on a trunk port of `leaf`. Returns what it created."""
+    node = Node.objects.create(
+        name=f"{site.name}-svc1",
+        serial=f"SVC-{site.name}-1",
+        vendor="Supermicro",
+        model="SYS-1029P",
+        node_type="services",
+        role=Node.Role.SERVICES,
+        site=site,
+        state=NodeState.AVAILABLE,
+    )
+    nic = NetworkInterface.objects.create(node=node, name="eth0", mac=mac)
+    port = SwitchPort.objects.create(switch=leaf, name=port_name)
+    cable = Cable.objects.create(label=f"C-{node.name}-eth0")
+    ends = [
+        CableEnd.objects.create(cable=cable, side="a", interface=nic),
+        CableEnd.objects.create(cable=cable, side="b", port=port),
+    ]
+    return [node, nic, port, cable, *ends]
 
 
 def _hardware(nodes, counter: _Counter, rng) -> list:

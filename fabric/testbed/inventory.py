@@ -22,6 +22,7 @@ from fabric.models import (
     Switch,
     SwitchPort,
 )
+from fabric.testbed.fleet import services_host_add
 from fabric.testbed.switches import RunningSwitches
 
 PASSWORD_VARIABLE = "STOREFRONT_TESTBED_SWITCH_PASSWORD"  # noqa: S105  (a variable name)
@@ -54,6 +55,7 @@ def build(
     ):
         NumberPool.objects.create(site=site, kind=kind, name=kind, values=NumericRange(first, last))
     nodes = []
+    first_leaf = next(iter(switches)).name
     for device in switches:
         os.environ[PASSWORD_VARIABLE] = device.password  # all test devices share one password
         leaf = Switch.objects.create(
@@ -100,4 +102,9 @@ def build(
             CableEnd.objects.create(cable=cable, side="a", interface=nic)
             CableEnd.objects.create(cable=cable, side="b", port=port)
             nodes.append(node)
+        if leaf.name == first_leaf:
+            port_name = PORT_NAMES[device.device_type].format(nodes_per_switch + 1)
+            services_host_add(
+                site=site, leaf=leaf, port_name=port_name, mac=f"02:fc:01:00:00:{site.pk % 256:02x}"
+            )
     return site, nodes

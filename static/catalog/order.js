@@ -99,6 +99,16 @@
     }
   }
 
+  function showRay(ray) {
+    const box = document.getElementById("order-ray");
+    if (!box) return;
+    box.classList.toggle("d-none", !ray || !ray.head);
+    if (!ray || !ray.head) return;
+    for (const field of box.querySelectorAll("[data-ray]")) field.textContent = ray[field.dataset.ray] || "";
+    for (const button of box.querySelectorAll("[data-ray-copy]")) button.dataset.copy = ray[button.dataset.rayCopy] || "";
+    for (const link of box.querySelectorAll("[data-ray-link]")) link.href = ray[link.dataset.rayLink] || "#";
+  }
+
   // Between events the cost grows by the second at the quoted rate while the order runs.
   let ticking = null;
   function tick(order) {
@@ -144,6 +154,7 @@
     tick(order);
     showSteps(order.steps);
     showNodes(order.handover.nodes || [], order.handover.jump_known_hosts);
+    showRay(order.handover.ray);
     const open = document.getElementById("open-notebook");
     if (open) {
       open.classList.toggle("d-none", !order.handover.url);

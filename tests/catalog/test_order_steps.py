@@ -81,3 +81,24 @@ def test_given_servers_and_credit_when_the_order_runs_then_they_are_on_networked
     billed = sum(e.quantity for e in usage)
     window = (order.ended_at - order.ready_at).total_seconds()
     assert abs(float(billed) - 2 * window) < 0.01  # 2 servers x 1 GPU, from ready to end only
+
+
+def test_a_step_that_fails_on_a_defect_fails_the_order_and_gives_everything_back(
+    switches, bmc_emulator, monkeypatch, caplog
+):
+    """Not a peer's error but a bug (an AttributeError in an offering): the task logs it and
+    fails the order, which compensates, instead of leaving it in a working state for ever."""
+    from catalog import tasks
+    from catalog.offerings.bare_metal import BareMetal
+
+    _, _, product = bare_metal_lab(switches=switches, emulator=bmc_emulator)
+    order = drive(place(customer(), product), until=(S.POWERING,))
+    monkeypatch.setattr(BareMetal, "_power", lambda *a: None.missing)
+    assert tasks.order_advance(order.pk) == "failed"
+    order.refresh_from_db()
+    assert order.state == S.FAILED and order.message == tasks.DEFECT
+    assert order.steps.get(key="power").state == OrderStep.State.FAILED
+    assert "unexpected error" in caplog.text and "AttributeError" in caplog.text
+    assert order_advance_run(order_id=order.pk) == "cleaned up"
+    order.refresh_from_db()
+    assert order.cleaned_up_at is not None and order.allocation.state == AllocationState.RELEASED

@@ -35,10 +35,12 @@ def _queries(client, url) -> int:
 
 def test_given_a_generated_fleet_then_it_has_every_generation_rails_cables_and_spares():
     counts = _fleet(nodes_per_site=96, sites=1, seed=3)
-    assert counts["Node"] == 96
-    assert set(Node.objects.values_list("node_type", flat=True)) == {
+    assert counts["Node"] == 96 + 1  # and the site's services host (its jump hosts)
+    assert set(Node.objects.filter(role="server").values_list("node_type", flat=True)) == {
         "hgx-h100-8", "hgx-a100-8", "pcie-l40s-4",
     }  # fmt: skip
+    services = Node.objects.get(role="services")
+    assert not services.gpus.exists() and services.interfaces.get().cable_end.cable
     assert Switch.objects.filter(role="ib").values("rail").distinct().count() == 8
     assert Node.objects.filter(state="spare").exists()
     assert ChangeRecord.objects.filter(via="task").count() == sum(counts.values())

@@ -82,6 +82,54 @@ def test_every_driver_renders_add_and_remove_for_the_same_intent(platform):
         assert lines and all("\n" not in line and len(line) < 200 for line in lines)
 
 
+@pytest.mark.parametrize(
+    ("platform", "add", "remove"),
+    [
+        (
+            "arista_eos",
+            ["switchport mode trunk", "switchport trunk allowed vlan add 100", "no shutdown"],
+            ["switchport trunk allowed vlan remove 100"],
+        ),
+        (
+            "cisco_nxos",
+            ["switchport mode trunk", "switchport trunk allowed vlan add 100", "no shutdown"],
+            ["switchport trunk allowed vlan remove 100"],
+        ),
+        (
+            "dell_sonic",
+            ["switchport mode trunk", "switchport trunk allowed Vlan add 100", "no shutdown"],
+            ["switchport trunk allowed Vlan remove 100"],
+        ),
+    ],
+)
+def test_a_trunk_port_gains_and_loses_only_the_networks_vlan(platform, add, remove):
+    """The services host's port carries every network's jump host: removing one network
+    must not shut it, wipe it or touch the other networks' VLANs."""
+    network = _network()
+    trunk = Port("leaf1", "Ethernet9", "seg7", tagged=True)
+    driver = driver_for(platform)
+    assert driver.render(Step("port_add", network, trunk)) == ["interface Ethernet9", *add, "exit"]
+    assert driver.render(Step("port_remove", network, trunk)) == [
+        "interface Ethernet9",
+        *remove,
+        "exit",
+    ]
+
+
+def test_a_junos_trunk_port_gains_and_loses_only_the_networks_vlan_member():
+    network = _network()
+    trunk = Port("leaf1", "xe-0/0/9", "seg7", tagged=True)
+    driver = driver_for("juniper_junos")
+    member = "set interfaces xe-0/0/9 unit 0 family ethernet-switching vlan members seg7"
+    assert driver.render(Step("port_add", network, trunk)) == [
+        "set interfaces xe-0/0/9 unit 0 family ethernet-switching interface-mode trunk",
+        member,
+    ]
+    assert driver.render(Step("port_remove", network, trunk)) == [
+        "delete" + member.removeprefix("set")
+    ]
+
+
 @pytest.mark.parametrize("text", INJECTIONS)
 def test_unsafe_values_are_refused_before_any_command_exists(text):
     with pytest.raises(safe.UnsafeValue):
@@ -121,6 +169,8 @@ def test_a_dry_run_shows_the_plan_per_switch_and_sends_nothing(tenant_nodes):
     everything = [line for p in pushes for line in p.commands]
     assert f"vrf instance {network.vrf}" in everything
     assert sum(line.startswith("switchport access vlan") for line in everything) == 3
+    vlan = network.segments.get().vlan.value  # and the trunk to the site's jump host
+    assert everything.count(f"switchport trunk allowed vlan add {vlan}") == 1
     assert not any("reload" in line or "bash" in line or "prod" in line for line in everything)
     assert not network.attachments.exists()  # nothing claimed, nothing sent
 

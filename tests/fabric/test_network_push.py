@@ -88,6 +88,7 @@ def test_a_switch_that_refuses_makes_every_switch_undo_and_nothing_is_saved(swit
         networks.network_attach(network=network, interfaces=_eth0(nodes), actor=SYSTEM)
     for device in switches:  # everything the push applied was undone, and nothing was saved
         assert _tenant_lines(switches, device.name, network) == [], device.name
+        assert "switchport trunk allowed" not in _on(switches, device.name)
         assert switches.state(device.name)["startup"] == startup[device.name]
     history = {p.switch.name: p for p in NetworkPush.objects.filter(network=network)}
     assert history["cisco1"].status == "failed" and "% Error" in history["cisco1"].output
@@ -183,6 +184,42 @@ def test_what_the_switches_show_is_what_the_plan_said(switches, lab):
         answer = connection.send_config_set(["vlan 7", "name INVALID-TEST"])
     finally:
         connection.disconnect()
-    planned = [c for c in push.commands if c != "exit"]
+    trunk = f"switchport trunk allowed vlan add {network.segments.get().vlan.value}"
+    planned = [c for c in push.commands if c not in ("exit", trunk)]
     assert [c for c in planned if c not in shown] == []
+    assert trunk in push.commands  # the jump host's trunk, shown as the port's allowed list
+    assert f"switchport trunk allowed vlan {network.segments.get().vlan.value}" in shown
     assert driver_for("arista_eos").failed(answer).startswith("% Invalid input")
+
+
+def _allowed(switches) -> str | None:
+    """The VLANs the services host's trunk port (arista1 Ethernet4) carries."""
+    lines = switches.running_lines("arista1")
+    at = lines.index("interface Ethernet4") if "interface Ethernet4" in lines else None
+    if at is None:
+        return None
+    found = [line for line in lines[at:] if "switchport trunk allowed vlan" in line]
+    return found[0].split()[-1] if found else None
+
+
+def test_the_first_member_brings_the_jump_hosts_trunk_and_the_last_takes_it_away(switches, lab):
+    org, first, nodes, _ = lab
+    second = networks.network_create(organization=org, site=first.site, label="b", actor=SYSTEM)
+    vlans = [n.segments.get().vlan.value for n in (first, second)]
+    on_cisco = [n for n in nodes if n.name.startswith("cisco1")]
+    networks.network_attach(network=first, interfaces=_eth0(on_cisco[:1]), actor=SYSTEM)
+    first.refresh_from_db()
+    assert (first.access_port.switch.name, first.access_port.name) == ("arista1", "Ethernet4")
+    assert _allowed(switches) == str(vlans[0])
+    assert "switchport mode trunk" in _on(switches, "arista1")
+    networks.network_attach(network=first, interfaces=_eth0(on_cisco[1:2]), actor=SYSTEM)
+    networks.network_attach(network=second, interfaces=_eth0(on_cisco[2:3]), actor=SYSTEM)
+    assert _allowed(switches) == f"{min(vlans)},{max(vlans)}"  # one trunk, both networks
+    networks.network_detach(network=first, interfaces=_eth0(on_cisco[:1]), actor=SYSTEM)
+    assert _allowed(switches) == f"{min(vlans)},{max(vlans)}"  # a member is left to reach
+    networks.network_delete(network=first, actor=SYSTEM)
+    assert _allowed(switches) == str(vlans[1])
+    assert first.vrf not in _on(switches, "arista1")  # nor its base config, not a port there
+    networks.network_delete(network=second, actor=SYSTEM)
+    assert _allowed(switches) is None
+    assert switches.state("arista1")["saved"]

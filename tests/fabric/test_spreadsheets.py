@@ -449,7 +449,7 @@ def test_given_an_operator_when_downloading_the_template_then_it_has_headers_onl
     cells = _cells(response.content)
     assert list(cells) == [*GOOD, "bmcs", "about"]
     assert cells["nodes"] == [tuple(exporter.KINDS["nodes"].headers)]
-    assert cells["about"][1 + 3 + 4 + 14 + 10][:3] == ("nics", "mac", "yes")
+    assert cells["about"][1 + 3 + 4 + 15 + 10][:3] == ("nics", "mac", "yes")
 
 
 def test_given_an_operator_when_uploading_then_a_dry_run_reports_and_a_real_run_imports(operator):

@@ -60,7 +60,9 @@ class Command(BaseCommand):
         fleet = _lab_fleet_nodes()  # a few of the demo's H100 and A100 servers too
         # Their leaves answer for real too (FakeNOS of their platform), so their orders'
         # networks are pushed like the lab's.
-        fleet_specs = [SwitchSpec(leaf.name, leaf.platform) for leaf in _leaves_of(fleet)]
+        services = Node.objects.filter(role=Node.Role.SERVICES, site__nodes__in=fleet).distinct()
+        fleet_leaves = _leaves_of([*fleet, *services])  # and their sites' jump hosts' trunks
+        fleet_specs = [SwitchSpec(leaf.name, leaf.platform) for leaf in fleet_leaves]
         lab_specs = [SwitchSpec(f"{p.split('_')[0]}1", p) for p in DEFAULT_PLATFORMS]
         with contextlib.ExitStack() as running:
             lab = running.enter_context(start_switches(lab_specs, state_dir=var / "switches"))
@@ -79,7 +81,8 @@ class Command(BaseCommand):
                     Switch.objects.filter(name=device.name).update(management_port=device.port)
             else:
                 inventory.build(switches=lab, nodes_per_switch=2, gpu_model=LAB_GPU_MODEL)
-            nodes = list(Node.objects.filter(site__name="lab").order_by("name")) + fleet
+            lab_nodes = Node.objects.filter(site__name="lab", role=Node.Role.SERVER)
+            nodes = list(lab_nodes.order_by("name")) + fleet
             emulator = bmcs.start(
                 names=[n.name for n in nodes],
                 port=free_port(),

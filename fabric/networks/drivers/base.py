@@ -83,14 +83,29 @@ class AccessPorts:
     """Access ports the Cisco-like way (EOS, NX-OS, SONiC): the VLAN keyword differs only."""
 
     access_vlan = "switchport access vlan"
+    trunk_vlan = "switchport trunk allowed vlan"
 
     def port_add(self, network: Network, segment: Segment, port: Port) -> list[str]:
+        if port.tagged:  # a shared trunk: add the VLAN, leave the port's other VLANs alone
+            return [
+                f"interface {port.interface}",
+                "switchport mode trunk",
+                f"{self.trunk_vlan} add {segment.vlan}",
+                "no shutdown",
+                "exit",
+            ]
         lines = [f"interface {port.interface}"]
         if port.node:
             lines.append(f"description {network.name}-{port.node}")
         return [*lines, f"{self.access_vlan} {segment.vlan}", "no shutdown", "exit"]
 
     def port_remove(self, network: Network, segment: Segment, port: Port) -> list[str]:
+        if port.tagged:
+            return [
+                f"interface {port.interface}",
+                f"{self.trunk_vlan} remove {segment.vlan}",
+                "exit",
+            ]
         return [
             f"interface {port.interface}",
             "no description",

@@ -43,12 +43,19 @@ class JuniperJunos(SwitchDriver):
 
     def port_add(self, network: Network, segment: Segment, port: Port) -> list[str]:
         base = f"set interfaces {port.interface}"
-        lines = [f"{base} unit 0 family ethernet-switching vlan members {segment.name}"]
+        members = f"{base} unit 0 family ethernet-switching vlan members {segment.name}"
+        if port.tagged:  # a shared trunk: one more VLAN member
+            return [f"{base} unit 0 family ethernet-switching interface-mode trunk", members]
         if port.node:
-            lines.insert(0, f"{base} description {network.name}-{port.node}")
-        return lines
+            return [f"{base} description {network.name}-{port.node}", members]
+        return [members]
 
     def port_remove(self, network: Network, segment: Segment, port: Port) -> list[str]:
+        if port.tagged:
+            return [
+                f"delete interfaces {port.interface} unit 0 family ethernet-switching "
+                f"vlan members {segment.name}"
+            ]
         return [f"delete interfaces {port.interface}"]
 
     def save(self, connection) -> str:

@@ -17,6 +17,7 @@ class EnterpriseSONiC(AccessPorts, SwitchDriver):
 
     netmiko_type = "dell_sonic"
     access_vlan = "switchport access Vlan"
+    trunk_vlan = "switchport trunk allowed Vlan"
     connection_class = _SonicConnection
     error_patterns = (r"^% Error", r"^% Invalid", r"^% Incomplete", r"^%")
 

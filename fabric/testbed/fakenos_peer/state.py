@@ -8,6 +8,7 @@ import contextlib
 import copy
 import json
 import os
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,23 @@ from fabric.testbed.fakenos_peer.platforms import Platform
 
 def _node(line: str) -> dict[str, Any]:
     return {"line": line, "children": []}
+
+
+_TRUNK_EDIT = re.compile(r"^(switchport trunk allowed [Vv]lan) (add|remove) (\d+)$")
+
+
+def _trunk_edit(nodes: list[dict[str, Any]], edit: re.Match) -> None:
+    """`switchport trunk allowed vlan add|remove N` edits the port's one allowed-list line,
+    as the switches show it (`switchport trunk allowed vlan 100,205`)."""
+    keyword, op, vlan = edit.groups()
+    line = next((n for n in nodes if n["line"].startswith(keyword + " ")), None)
+    allowed = set(line["line"].split()[-1].split(",")) if line else set()
+    allowed = (allowed | {vlan}) if op == "add" else (allowed - {vlan})
+    if line is not None:
+        nodes.remove(line)
+    if allowed:
+        listed = ",".join(sorted(allowed, key=int))
+        nodes.append(_node(f"{keyword} {listed}"))
 
 
 def _matches(line: str, removed: str) -> bool:
@@ -127,6 +145,11 @@ class SwitchState:
                     found = _node(part)
                     nodes.append(found)
                 nodes = found["children"]
+            edit = _TRUNK_EDIT.match(line)
+            if edit:
+                _trunk_edit(nodes, edit)
+                self.persist()
+                return path
             if line.startswith("no "):
                 removed = line[3:].strip()
                 keep = [n for n in nodes if not _matches(n["line"], removed)]
