@@ -29,6 +29,12 @@ def order_public_keys(*, order: Order) -> list[str]:
     return list(keys.order_by("pk").values_list("public_key", flat=True))
 
 
+def cluster_nodes(order: Order) -> list[OrderNode]:
+    """A managed cluster's servers, its head first: the server placed first (the lowest node
+    id), never the one a shrink gives back (fabric's allocation_shrink gives back the last)."""
+    return list(order.nodes.select_related("node").order_by("node_id"))
+
+
 def server_public_keys(*, order: Order) -> list[str]:
     """The keys a server of `order` takes at boot: the order's, and the portal's for a product
     whose service the platform runs there (MANAGED_PORTS)."""
@@ -47,7 +53,7 @@ def bastion_grants(*, network) -> dict[str, set[str]]:
     grants: dict[str, set[str]] = defaultdict(set)
     orders = Order.objects.filter(network=network, state__in=LIVE).select_related("product")
     for order in orders:
-        addresses = list(order.nodes.exclude(address=None).values_list("address", flat=True))
+        addresses = [n.address for n in cluster_nodes(order) if n.address]
         targets = set(addresses)
         if addresses:
             ports = MANAGED_PORTS.get(order.product.kind, ())

@@ -24,7 +24,12 @@ api_answers(NoOffering, lambda error: ValidationError({"product": str(error)}))
 
 class OrderInputSerializer(serializers.Serializer):
     product = serializers.SlugField()
-    gpu_model = serializers.CharField(max_length=64)
+    gpu_model = serializers.CharField(
+        max_length=64, required=False, help_text="bare metal and Ray clusters"
+    )
+    profile = serializers.CharField(
+        max_length=32, required=False, help_text="notebooks: a profile, e.g. h100-1g or a100"
+    )
     nodes = serializers.IntegerField(min_value=1, max_value=64, default=1)
     topology = serializers.ChoiceField(choices=AllocationTopology.choices, default="any")
     site = serializers.CharField(

@@ -1,12 +1,13 @@
 """Ray clusters: N whole servers of a GPU model, allocated, networked, powered and booted like
-bare metal, then Ray started on them by the platform: the head on the first server, a worker on
-each of the others, over SSH through the network's bastion with the portal's key (which the
-servers' cloud-init adds for this product only), as the customer's user, each node declaring
-its GPUs, its CPUs and an object store sized for the server. The handover gives the Ray and
-Python versions the cluster runs (clients must match), the tunnel through the jump host to the
-Ray Client and Jobs API ports (Ray has no authentication of its own, so they are never exposed),
-and the dashboard, proxied by the portal behind the tenant's login. Billing starts when Ray
-answers; terminate powers off and cleans the servers like bare metal."""
+bare metal, then Ray started on them by the platform: the head on the first server placed, a
+worker on each of the others, over SSH through the network's bastion with the portal's key
+(which the servers' cloud-init adds for this product only), as the customer's user, each node
+declaring its GPUs, its CPUs and an object store sized for the server (all nodes at once: a
+worker's start waits for its head). The handover gives the Ray and Python versions the cluster
+runs (clients must match), the tunnel through the jump host to the Ray Client and Jobs API
+ports (Ray has no authentication of its own, so they are never exposed), and the dashboard,
+proxied by the portal behind the tenant's login. Billing starts when Ray answers; terminate
+powers off and cleans the servers like bare metal."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from catalog.access import RAY_CLIENT_PORT, RAY_DASHBOARD_PORT, order_bastion
+from catalog.access import RAY_CLIENT_PORT, RAY_DASHBOARD_PORT, cluster_nodes, order_bastion
 from catalog.errors import StepFatal, StepTransient
 from catalog.models import Order, OrderNode, OrderState
 from catalog.offerings.bare_metal import SSH_USER, BareMetal
@@ -55,11 +56,11 @@ class RayCluster(BareMetal):
         return self._ray_start(order, report)
 
     def _ray_start(self, order: Order, report: Report) -> Advance:
-        """The head, then every worker at once. Idempotent: a node whose start was not
-        recorded is started again (`ray stop` first); a head started again restarts the
-        workers too, since they belong to the head they joined."""
-        head, *workers = list(order.nodes.select_related("node"))
-        if head.service_started_at is None:  # the workers join the head started now
+        """Every node at once: a worker's `ray start` waits for its head's GCS to answer.
+        Idempotent: a node whose start was not recorded is started again (`ray stop` first);
+        a head started again restarts the workers too, since they belong to the head."""
+        head, *workers = cluster_nodes(order)
+        if head.service_started_at is None:
             OrderNode.objects.filter(order=order).update(service={}, service_started_at=None)
             for worker in workers:
                 worker.service_started_at = None
@@ -76,25 +77,23 @@ class RayCluster(BareMetal):
             raise StepTransient(
                 f"The jump host {bastion.public.ip} does not answer: {exc}"
             ) from exc
+        report(key="ready", progress=80, detail=f"Starting Ray: the head on {head}, "
+               f"{len(workers)} worker(s)")  # fmt: skip
+
+        def start(order_node: OrderNode) -> None:
+            joins = None if order_node is head else head.address
+            _start(jump, order_node, head_address=joins, timeout=timeout)
+
         try:
-            if head in todo:
-                report(key="ready", progress=80, detail=f"Starting the Ray head on {head}")
-                _start(jump, head, head_address=None, timeout=timeout)
-                todo.remove(head)
-            if todo:
-                report(key="ready", progress=90, detail=f"Starting {len(todo)} Ray worker(s)")
-                with ThreadPoolExecutor(max_workers=min(16, len(todo))) as pool:
-                    started = pool.map(
-                        lambda n: _start(jump, n, head_address=head.address, timeout=timeout), todo
-                    )
-                    list(started)  # raises the first failure
+            with ThreadPoolExecutor(max_workers=min(16, len(todo))) as pool:
+                list(pool.map(start, todo))  # raises the first failure
         finally:
             jump.close()
         return Advance(S.READY, f"Ray head on {head}, {len(workers)} worker(s)")
 
     def handover(self, order: Order) -> dict:
         data = super().handover(order)
-        head = order.nodes.first()
+        head = next(iter(cluster_nodes(order)), None)
         bastion = order_bastion(order)
         live = order.state in (S.READY, S.ACTIVE)
         if head is None or not head.service or bastion is None or not live:

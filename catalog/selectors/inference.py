@@ -4,16 +4,51 @@ usage by day, key and model from the billing ledger (never another organization'
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
 from billing import selectors as billing_selectors
+from billing.rating import price_for
 from catalog.models import InferenceKey
 from portal.models import Membership
+
+
+@dataclass(frozen=True)
+class TokenPrice:
+    model: str
+    kind: str
+    input: Decimal | None  # dollars per million tokens; None: not charged
+    output: Decimal | None
+
+
+def inference_price_list() -> list[TokenPrice]:
+    """What each served model costs per million tokens, in and out, as the gateway meters it
+    (the operator's rates, else the list prices)."""
+
+    def per_million(meter: str, model: str) -> Decimal | None:
+        try:
+            price = price_for(meter, model)
+        except LookupError:
+            return None
+        dollars = (price.price * 1_000_000 / price.unit_quantity).quantize(Decimal("0.0001"))
+        cents = dollars.quantize(Decimal("0.01"))
+        return cents if cents == dollars else dollars.normalize()
+
+    return [
+        TokenPrice(
+            model,
+            spec["kind"],
+            per_million("input_tokens", model),
+            per_million("output_tokens", model),
+        )
+        for model, spec in settings.INFERENCE_MODELS.items()
+    ]
 
 
 def inference_key_list(*, membership: Membership) -> QuerySet[InferenceKey]:

@@ -19,8 +19,10 @@ from portal.selectors import email_verified, ssh_key_list
 
 
 def product_list_public() -> QuerySet[Product]:
-    """The menu: what anyone, signed in or not, may see."""
-    return Product.objects.filter(is_active=True)
+    """The menu: what anyone, signed in or not, may see; only what can be had today (a kind
+    an offering fulfils, or inference, sold by the token on its own page)."""
+    sellable = [*settings.OFFERINGS, Product.Kind.INFERENCE]
+    return Product.objects.filter(is_active=True, kind__in=sellable)
 
 
 def notebook_product_get() -> Product | None:

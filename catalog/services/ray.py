@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 import paramiko
 
-from catalog.access import RAY_DASHBOARD_PORT, order_bastion
+from catalog.access import RAY_DASHBOARD_PORT, cluster_nodes, order_bastion
 from catalog.models import Order, OrderState
 from fabric.bastion import probe_connect, probe_open
 
@@ -34,7 +34,7 @@ def ray_dashboard_get(*, order: Order, path: str, query: dict[str, str]) -> Dash
     """GET `path` (with `query`) of the dashboard of `order`'s cluster."""
     if not PATH.match(path) or ".." in path.split("/"):
         raise DashboardUnavailable("Not a dashboard page.")
-    head = order.nodes.exclude(address=None).first()
+    head = next((n for n in cluster_nodes(order) if n.address), None)
     bastion = order_bastion(order)
     running = order.state in (OrderState.READY, OrderState.ACTIVE)
     if order.product.kind != "ray" or not running or head is None or not head.service:

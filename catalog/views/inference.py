@@ -11,7 +11,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from catalog.gateway.keys import inference_key_create, inference_key_revoke
-from catalog.selectors.inference import inference_key_get, inference_key_list, token_usage
+from catalog.selectors.inference import (
+    inference_key_get,
+    inference_key_list,
+    inference_price_list,
+    token_usage,
+)
 from portal.decorators import membership_required
 from portal.permissions import Permission, has_permission
 from portal.services.audit import Actor
@@ -69,6 +74,7 @@ def inference(request):
             "can_manage": can_manage,
             "usage": usage,
             "models": list(settings.INFERENCE_MODELS),
+            "prices": inference_price_list(),
             "chat_models": [m for m, s in settings.INFERENCE_MODELS.items() if s["kind"] == "chat"],
             "base_url": request.build_absolute_uri("/v1"),
         },

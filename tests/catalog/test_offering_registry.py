@@ -29,9 +29,9 @@ def test_every_offering_in_settings_is_filed_under_its_own_kind():
 
 def test_a_kind_that_nothing_fulfils_tells_the_customer_and_names_the_setting_in_a_note():
     with pytest.raises(LookupError) as raised:
-        offering_for("ray")
-    assert str(raised.value) == "Nothing can fulfil 'ray' orders yet."
-    assert raised.value.__notes__ == ["settings.OFFERINGS names no offering for 'ray'."]
+        offering_for("kubeflow")
+    assert str(raised.value) == "Nothing can fulfil 'kubeflow' orders yet."
+    assert raised.value.__notes__ == ["settings.OFFERINGS names no offering for 'kubeflow'."]
 
 
 @override_settings(OFFERINGS={"ray": "catalog.offerings.ray.Ray"})

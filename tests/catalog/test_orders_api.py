@@ -67,19 +67,21 @@ def test_given_an_unverified_customer_without_credit_then_ordering_is_refused_wi
 
 
 def test_given_a_product_off_sale_or_nothing_fulfils_yet_then_400_naming_the_product(client):
-    ProductFactory(slug="ray", kind=Product.Kind.RAY)
+    ProductFactory(slug="kubeflow", kind=Product.Kind.KUBEFLOW)  # not sold: not on the menu
+    ProductFactory(slug="llm-inference", kind=Product.Kind.INFERENCE)  # sold, but per token
     client.force_login(customer())
     answers = {
         slug: client.post(
             "/api/v1/orders/", {"product": slug, "gpu_model": GPU_MODEL}, "application/json"
         )
-        for slug in ("no-such", "ray")
+        for slug in ("no-such", "kubeflow", "llm-inference")
     }
     assert {answer.status_code for answer in answers.values()} == {400}
     assert answers["no-such"].json() == {"product": ["No such product on sale."]}
-    (why,) = answers["ray"].json().values()
-    assert list(answers["ray"].json()) == ["product"]
-    assert why.startswith("Nothing can fulfil 'ray' orders yet")
+    assert answers["kubeflow"].json() == {"product": ["No such product on sale."]}
+    (why,) = answers["llm-inference"].json().values()
+    assert list(answers["llm-inference"].json()) == ["product"]
+    assert why.startswith("Nothing can fulfil 'inference' orders yet")
     assert not Order.objects.exists()
 
 
@@ -198,3 +200,27 @@ def test_given_a_used_up_budget_then_a_running_notebook_stops_at_once():
     order.refresh_from_db()
     assert order.state == S.STOPPING and order.ended_at
     assert order.message.startswith("budget used up")
+
+
+def test_a_notebook_is_ordered_through_the_api_with_its_profile(client):
+    """The API takes every orderable product: a notebook by its profile (no GPU model)."""
+    ProductFactory(slug="jupyter-notebook", kind=Product.Kind.NOTEBOOK)
+    ProductFactory(slug="bare-metal", kind=Product.Kind.BARE_METAL)
+    user = customer()
+    with_key(user)
+    client.force_login(user)
+    wrong = client.post(
+        "/api/v1/orders/", {"product": "jupyter-notebook", "profile": "k80"},
+        content_type="application/json",
+    )  # fmt: skip
+    assert wrong.status_code == 400 and "Choose one of" in wrong.json()["profile"][0]
+    placed = client.post(
+        "/api/v1/orders/", {"product": "jupyter-notebook", "profile": "a100"},
+        content_type="application/json",
+    )  # fmt: skip
+    assert placed.status_code == 201, placed.content
+    assert Order.objects.get().spec["profile"] == "a100"
+    no_model = client.post(
+        "/api/v1/orders/", {"product": "bare-metal", "nodes": 1}, content_type="application/json"
+    )
+    assert no_model.status_code == 400 and no_model.json()["gpu_model"] == ["Choose a GPU model."]

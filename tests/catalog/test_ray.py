@@ -105,7 +105,7 @@ def test_ray_start_is_built_from_the_inventorys_numbers_and_ipams_addresses(sett
     settings.RAY_PYTHON = "/opt/ray/bin/python"
     settings.RAY_MAX_CPUS = 2
     settings.RAY_OBJECT_STORE_MAX_BYTES = 100 * 2**20
-    head, worker = _cluster(member()).nodes.select_related("node")
+    head, worker = _cluster(member()).nodes.select_related("node").order_by("node_id")
     for index in range(2):
         GPUFactory(node=head.node, index=index)
     command = start_command(head, head_address=None)

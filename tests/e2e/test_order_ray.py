@@ -81,7 +81,7 @@ def test_given_a_ray_cluster_order_then_a_job_from_the_laptop_runs_on_every_serv
             "data-state", "active", timeout=240_000
         )
         order = Order.objects.get(organization__memberships__user=user)
-        head, worker = order.nodes.all()
+        head, worker = order.nodes.order_by("node_id")
         assert head.service["role"] == "head" and worker.service["role"] == "worker"
         assert page.locator("[data-ray=version]").inner_text() == head.service["ray"]
         assert page.locator("[data-ray=python]").inner_text() == head.service["python"]
