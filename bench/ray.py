@@ -38,11 +38,14 @@ GPU_MODEL = "NVIDIA L40S"
 PYTHON = str(ROOT / ".venv-notebook/bin/python")
 CONNECT = """
 import ray, sys, time
-for _ in range(120):
+deadline = time.monotonic() + 120
+while True:
     try:
         ray.init("ray://127.0.0.1:10001")
         break
-    except Exception:
+    except Exception as exc:
+        if time.monotonic() > deadline:
+            sys.exit(f"ray.init: {exc!r}")
         time.sleep(0.25)
 assert ray.cluster_resources().get("CPU", 0) >= 2, ray.cluster_resources()
 """
@@ -64,15 +67,17 @@ def _seconds(start, end) -> float:
 def connect(site, tunnel: str, config: Path) -> float:
     """Open the tunnel from the laptop and connect the Ray Client through it; the wall-clock
     time it connected."""
+    log = tempfile.TemporaryFile()  # noqa: SIM115  (closed with the process)
     forwarding = subprocess.Popen(
         ["ip", "netns", "exec", site.access.laptop_ns, "ssh", "-F", str(config),
          *tunnel.split()[1:]],
-        stderr=subprocess.DEVNULL,
+        stderr=log,
     )  # fmt: skip
     try:
-        done = site.access.laptop([PYTHON, "-c", CONNECT], timeout=120)
+        done = site.access.laptop([PYTHON, "-c", CONNECT], timeout=200)
         if done.returncode != 0:
-            raise RuntimeError(done.stderr[-1000:])
+            log.seek(0)
+            raise RuntimeError(f"{done.stderr[-1500:]}\ntunnel: {log.read().decode()[-500:]}")
         return time.time()
     finally:
         forwarding.terminate()

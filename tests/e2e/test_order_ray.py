@@ -42,8 +42,16 @@ refs = [
 print("RESULT " + json.dumps(ray.get(refs)))
 """
 CLIENT = """
+import sys, time
 import ray
-ray.init("ray://127.0.0.1:10001")
+deadline = time.monotonic() + 120  # the client server starts a server per client: give it time
+while True:
+    try:
+        ray.init("ray://127.0.0.1:10001")
+        break
+    except ConnectionError as exc:
+        if time.monotonic() > deadline:
+            sys.exit(f"ray.init: {exc!r}")
 print("GPUS", ray.cluster_resources().get("GPU"), ray.__version__)
 """
 
@@ -120,7 +128,7 @@ def test_given_a_ray_cluster_order_then_a_job_from_the_laptop_runs_on_every_serv
             assert sorted(host for host, _ in answers) == sorted([head.hostname, worker.hostname])
             assert all(len(gpu_ids) == 1 for _, gpu_ids in answers)
 
-            client = lab.access.laptop([IMAGE_PYTHON, "-c", CLIENT], timeout=120)
+            client = lab.access.laptop([IMAGE_PYTHON, "-c", CLIENT], timeout=180)
             assert client.returncode == 0, client.stderr[-2000:]
             assert f"GPUS 2.0 {head.service['ray']}" in client.stdout
         finally:

@@ -163,6 +163,8 @@ def test_the_disk_keeps_files_across_power_cycles_until_wiped(lab):
     assert kept.stdout.splitlines()[:3] == ["kept", "k", "key"]
     assert kept.returncode == 0  # the account made inside lives on the server's /etc
     assert subprocess.run(["id", "tenant"], capture_output=True).returncode != 0  # not the host's
+    loopback = "import socket; socket.socket().bind(('127.0.0.1', 10001))"
+    assert server.run(["python3", "-c", loopback]).returncode == 0  # lo works after a power cycle
     _wait(lambda: _boots(server) == 2, 5, "the second boot's log line")
     with pytest.raises(LabServerError, match="is on"):
         server.wipe()

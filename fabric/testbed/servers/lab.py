@@ -343,7 +343,9 @@ class LabServer:
         for nic in self._nics:
             self._commands("ip", "-n", self.netns, "addr", "flush", "dev", nic)
             self._commands("ip", "-n", self.netns, "link", "set", nic, "down")
-        self._commands("ip", "-n", self.netns, "route", "flush", "table", "all", check=False)
+        # The main table only: the local table holds the loopback's routes (127.0.0.0/8), and
+        # without them nothing in the server can bind or reach 127.0.0.1.
+        self._commands("ip", "-n", self.netns, "route", "flush", "table", "main", check=False)
         self._commands("ip", "-n", self.netns, "link", "set", "lo", "up")
 
     def processes(self) -> list[int]:
