@@ -30,9 +30,9 @@ def order_public_keys(*, order: Order) -> list[str]:
 
 
 def cluster_nodes(order: Order) -> list[OrderNode]:
-    """A managed cluster's servers, its head first: the server placed first (the lowest node
-    id), never the one a shrink gives back (fabric's allocation_shrink gives back the last)."""
-    return list(order.nodes.select_related("node").order_by("node_id"))
+    """A managed cluster's live servers in the order they joined, its head first (the head
+    never leaves a running cluster; a worker removed is off and no longer listed)."""
+    return list(order.nodes.select_related("node").filter(powered_off_at=None).order_by("pk"))
 
 
 def server_public_keys(*, order: Order) -> list[str]:

@@ -10,7 +10,7 @@ from catalog.gateway.limits import allowance_refresh
 from catalog.gateway.usage import usage_flush
 from catalog.metering import meter_usage
 from catalog.models import InferenceKey
-from catalog.services import notebooks, orders
+from catalog.services import notebooks, orders, ray
 from portal.celery import DEPENDENCY_ERRORS, QUEUE_ERRORS
 
 # What a step's peers (a BMC, Stripe, the hub) answer when they may answer later reaches here
@@ -92,6 +92,16 @@ def notebooks_cull() -> int:
 @shared_task(acks_late=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=3)
 def notebook_restart(order_id: int) -> bool:
     return notebooks.notebook_restart_run(order_id=order_id)
+
+
+@shared_task(acks_late=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=3)
+def ray_workers_settle(order_id: int) -> str:
+    return ray.ray_workers_settle_run(order_id=order_id)
+
+
+@shared_task(acks_late=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=3)
+def ray_worker_remove(order_id: int) -> str:
+    return ray.ray_worker_remove_run(order_id=order_id)
 
 
 @shared_task(acks_late=True)

@@ -13,6 +13,15 @@ order_patterns = [
     path("<int:order_id>/snapshot/", orders.order_snapshot_view, name="snapshot"),
     path("<int:order_id>/terminate/", orders.order_terminate_view, name="terminate"),
     path("<int:order_id>/restart/", orders.notebook_restart_view, name="restart"),
+    path(
+        "<int:order_id>/workers/add/", orders.ray_workers_view, {"change": "add"}, name="add-worker"
+    ),
+    path(
+        "<int:order_id>/workers/remove/",
+        orders.ray_workers_view,
+        {"change": "remove"},
+        name="remove-worker",
+    ),
     re_path(r"^(?P<order_id>[0-9]+)/ray/(?P<path>.*)$", orders.ray_dashboard, name="ray-dashboard"),
 ]
 

@@ -12,6 +12,7 @@ from catalog.models import Order, Product
 from catalog.selectors.orders import order_list, order_snapshot
 from catalog.selectors.storefront import order_ssh_keys, product_list_public, purchase_check
 from catalog.services.orders import order_place, order_terminate
+from catalog.services.ray import ray_worker_add, ray_worker_remove
 from fabric.choices import AllocationTopology
 from portal.api.exceptions import api_answers
 from portal.api.permissions import OrganizationPermission
@@ -40,6 +41,10 @@ class OrderInputSerializer(serializers.Serializer):
         required=False,
         help_text="bare metal: fingerprints (SHA256:...) of your SSH keys; omitted: all of them",
     )
+
+
+class WorkersInputSerializer(serializers.Serializer):
+    change = serializers.ChoiceField(choices=["add", "remove"])
 
 
 class OrderOutputSerializer(serializers.ModelSerializer):
@@ -112,3 +117,16 @@ class OrderViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def terminate(self, request, pk=None):
         order = order_terminate(order=self.get_object(), actor=Actor.from_request(request))
         return Response(order_snapshot(order))
+
+    @extend_schema(request=WorkersInputSerializer, responses={202: dict})
+    @action(detail=True, methods=["post"])
+    def workers(self, request, pk=None):
+        """A running Ray cluster: `add` one more worker (it boots and joins; follow the order)
+        or `remove` the last one."""
+        data = WorkersInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        order = self.get_object()
+        change = ray_worker_add if data.validated_data["change"] == "add" else ray_worker_remove
+        change(order=order, actor=Actor.from_request(request))
+        order.refresh_from_db()
+        return Response(order_snapshot(order), status=status.HTTP_202_ACCEPTED)

@@ -213,7 +213,7 @@ class BareMetal(Offering):
     def _power(self, order: Order, report: Report) -> Advance | Wait:
         now = timezone.now()
         timeout = timedelta(seconds=settings.ORDER_POWER_TIMEOUT_SECONDS)
-        order_nodes = list(order.nodes.select_related("node"))
+        order_nodes = list(order.nodes.select_related("node").filter(powered_off_at=None))
         for order_node in order_nodes:
             if order_node.power_requested_at is None:
                 with _bmc_errors():
@@ -245,7 +245,7 @@ class BareMetal(Offering):
         phoned home its host keys and SSH answers on that address with one of them, through
         the bastion; the servers are checked in parallel."""
         timeout = timedelta(seconds=settings.ORDER_BOOT_TIMEOUT_SECONDS)
-        order_nodes = list(order.nodes.select_related("node"))
+        order_nodes = list(order.nodes.select_related("node").filter(powered_off_at=None))
         checked = _boot_checked({n.node_id for n in order_nodes})
         pending = [n for n in order_nodes if not n.ready_at]
         for order_node in pending:

@@ -19,15 +19,23 @@ from concurrent.futures import ThreadPoolExecutor
 
 import paramiko
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from catalog.access import RAY_CLIENT_PORT, RAY_DASHBOARD_PORT, cluster_nodes, order_bastion
 from catalog.errors import StepFatal, StepTransient
 from catalog.models import Order, OrderNode, OrderState
-from catalog.offerings.bare_metal import SSH_USER, BareMetal
+from catalog.offerings.bare_metal import SSH_USER, BareMetal, _bmc_errors, _nonce
 from catalog.offerings.base import AUTHORIZE, Advance, Report, Step, Wait
 from fabric.bastion import probe_connect, server_connect, server_run
+from fabric.errors import PushFailed
+from fabric.selectors import inventory as fabric_nodes
+from fabric.services.allocations import allocation_grow, allocation_shrink
+from fabric.services.networks import network_detach
+from fabric.services.power import node_power_off
+from portal.services.audit import Actor
 
 S = OrderState
 logger = logging.getLogger(__name__)
@@ -90,6 +98,70 @@ class RayCluster(BareMetal):
         finally:
             jump.close()
         return Advance(S.READY, f"Ray head on {head}, {len(workers)} worker(s)")
+
+    # --- a running cluster grows and shrinks --------------------------------------------
+
+    def worker_add(self, order: Order, actor: Actor) -> OrderNode:
+        """One more server for a running cluster, at its network's site (ValidationError, or
+        fabric's CapacityConflict, when none is free): the allocation grows by one and the
+        server joins through `worker_settle`."""
+        if order.state != S.ACTIVE:
+            raise ValidationError("Only a running cluster takes a new worker.")
+        with transaction.atomic():
+            live = {n.node_id for n in cluster_nodes(order)}
+            allocation_grow(
+                allocation=order.allocation, nodes=1, actor=actor, site=order.network.site.name
+            )
+            self._take_nodes(order, report=None)
+            held = {n.pk for n in fabric_nodes.allocation_nodes(allocation_id=order.allocation_id)}
+            joining = order.nodes.get(node_id__in=held - live)
+            for field in _FRESH:  # a server that left once and comes back starts afresh
+                setattr(joining, field, None)
+            joining.metadata_nonce, joining.host_keys, joining.service = _nonce(), {}, {}
+            joining.save()
+            self._resize(order, +1)
+        return joining
+
+    def worker_settle(self, order: Order, report: Report) -> bool:
+        """Bring the servers that do not run Ray yet into the cluster: the network, power,
+        the boot, then Ray. True once they run it; False: call again (they are booting)."""
+        for step in (self._network, self._power, self._ready_check, self._ray_start):
+            if isinstance(step(order, report), Wait):
+                return False
+        return True
+
+    def worker_remove(self, order: Order, actor: Actor, order_node: OrderNode | None = None):
+        """Take a worker out (the last to join, unless one is named): Ray stopped on it, its
+        power off, its NIC off the network, its server given back (it is cleaned). The head
+        stays: a cluster keeps at least its head."""
+        head, *workers = cluster_nodes(order)
+        leaving = order_node or (workers[-1] if workers else None)
+        if leaving is None or leaving.pk == head.pk:
+            raise ValidationError("The cluster has no worker to remove: its head stays.")
+        if leaving.service_started_at is not None:
+            _ray_stop(order, leaving)
+        if leaving.power_requested_at is not None:
+            with _bmc_errors():
+                node_power_off(node=leaving.node)
+        interfaces = fabric_nodes.attached_interfaces(network=order.network, nodes=[leaving.node])
+        if interfaces:
+            try:
+                network_detach(network=order.network, interfaces=interfaces, actor=actor)
+            except PushFailed as exc:
+                raise StepTransient(f"Detaching {leaving} failed: {exc}") from exc
+        with transaction.atomic():
+            allocation_shrink(
+                allocation=order.allocation, nodes=1, actor=actor, node_ids=[leaving.node_id]
+            )
+            leaving.powered_off_at = timezone.now()
+            leaving.save(update_fields=["powered_off_at"])
+            self._resize(order, -1)
+        return leaving
+
+    def _resize(self, order: Order, by: int) -> None:
+        spec = {**order.spec, "nodes": order.spec["nodes"] + by}
+        order.spec, order.hourly_quote = spec, self.hourly_price(spec)
+        order.save(update_fields=["spec", "hourly_quote", "updated_at"])
 
     def handover(self, order: Order) -> dict:
         data = super().handover(order)
@@ -157,6 +229,34 @@ def start_command(order_node: OrderNode, *, head_address: str | None) -> str:
         f"RAY_USAGE_STATS_ENABLED=0 {ray} {' '.join(args)} </dev/null && "
         f"{python} -c {shlex.quote(versions)}"
     )
+
+
+_FRESH = dict.fromkeys(
+    ("address", "power_requested_at", "powered_on_at", "ready_at", "powered_off_at",
+     "metadata_fetched_at", "phoned_home_at", "service_started_at"),
+)  # fmt: skip
+
+
+def _ray_stop(order: Order, order_node: OrderNode) -> None:
+    """Stop Ray on a worker before it goes, so the head sees it leave rather than die; a
+    worker that does not answer is powered off anyway."""
+    bastion = order_bastion(order)
+    try:
+        jump = probe_connect(bastion, timeout=10)
+        try:
+            server = server_connect(
+                jump, order_node.address, user=SSH_USER, host_keys=order_node.host_keys,
+                timeout=10,
+            )  # fmt: skip
+            try:
+                python = shlex.quote(settings.RAY_PYTHON)
+                server_run(server, f"{python} -m ray.scripts.scripts stop", timeout=60)
+            finally:
+                server.close()
+        finally:
+            jump.close()
+    except (OSError, paramiko.SSHException) as exc:
+        logger.warning("ray: stopping %s: %s", order_node, exc)
 
 
 def _start(jump, order_node: OrderNode, *, head_address: str | None, timeout: float) -> None:

@@ -30,7 +30,12 @@ from catalog.selectors.storefront import (
 )
 from catalog.services.notebooks import notebook_restart
 from catalog.services.orders import order_nudge, order_place, order_terminate
-from catalog.services.ray import DashboardUnavailable, ray_dashboard_get
+from catalog.services.ray import (
+    DashboardUnavailable,
+    ray_dashboard_get,
+    ray_worker_add,
+    ray_worker_remove,
+)
 from fabric.choices import AllocationTopology
 from fabric.selectors.inventory import bare_metal_models, bare_metal_sites, bare_metal_specs
 from portal.decorators import membership_required
@@ -175,6 +180,17 @@ def order_detail(request, order_id: int):
 
 
 @login_required
+@require_POST
+def ray_workers_view(request, order_id: int, change: str):
+    """Add a worker to a running Ray cluster, or remove its last one."""
+    if change == "add":
+        act, done = ray_worker_add, "Adding a worker: its server boots and joins the cluster."
+    else:
+        act, done = ray_worker_remove, "Removing the last worker; its server is given back."
+    return _order_action(request, order_id, act, done, "Your role cannot change this cluster.")
+
+
+@login_required
 @require_GET
 def ray_dashboard(request, order_id: str, path: str):
     """The Ray dashboard of the order's cluster, through the portal (catalog.services.ray)."""
@@ -225,12 +241,24 @@ def order_terminate_view(request, order_id: int):
 @login_required
 @require_POST
 def notebook_restart_view(request, order_id: int):
+    return _order_action(
+        request,
+        order_id,
+        notebook_restart,
+        "Restarting JupyterLab; your files are kept.",
+        "Your role cannot restart this notebook.",
+    )
+
+
+def _order_action(request, order_id: int, act, done: str, refused: str):
+    """An action on an order, for whoever may end it: `act(order=, actor=)`, then back to the
+    order page saying what happens, or why not."""
     order = order_get_visible(user=request.user, membership=request.membership, order_id=order_id)
     if not _may_end(request, order):
-        raise PermissionDenied("Your role cannot restart this notebook.")
+        raise PermissionDenied(refused)
     try:
-        notebook_restart(order=order, actor=Actor.from_request(request))
-        messages.info(request, "Restarting JupyterLab; your files are kept.")
+        act(order=order, actor=Actor.from_request(request))
+        messages.info(request, done)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     return redirect("orders:detail", order_id=order.pk)

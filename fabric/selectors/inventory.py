@@ -90,6 +90,14 @@ def allocation_nodes(*, allocation_id: int) -> list[m.Node]:
     )
 
 
+def attached_interfaces(*, network: m.TenantNetwork, nodes: list[m.Node]) -> list:
+    """The nodes' NICs that are on `network` now."""
+    attached = m.NetworkAttachment.objects.filter(
+        network=network, state="attached", interface__node__in=nodes
+    ).values_list("interface_id", flat=True)
+    return list(m.NetworkInterface.objects.filter(pk__in=attached).select_related("node"))
+
+
 def unattached_interfaces(*, network: m.TenantNetwork, nodes: list[m.Node]) -> list:
     """The nodes' Ethernet NICs that are cabled to a switch and not yet on `network` (a NIC
     whose push never finished counts as not yet on it)."""

@@ -261,9 +261,15 @@ def allocation_extend(
 
 @transaction.atomic
 def allocation_grow(
-    *, allocation: Allocation, nodes: int, actor: Actor, now: datetime | None = None
+    *,
+    allocation: Allocation,
+    nodes: int,
+    actor: Actor,
+    now: datetime | None = None,
+    site: str = "",
 ) -> Allocation:
-    """Add whole nodes under the allocation's topology requirement (same leaf, group, ...)."""
+    """Add whole nodes under the allocation's topology requirement (same leaf, group, ...),
+    at `site` (or the allocation's) when one is named."""
     now = now or timezone.now()
     allocation = lock_allocation(allocation)
     if allocation.shape != Allocation.Shape.NODE or allocation.state not in (A.ACTIVE, A.PLACED):
@@ -288,7 +294,10 @@ def allocation_grow(
     def grown(snap):
         bmc = allocation.needs_bmc
         if anywhere:
-            return snap.place(Request(allocation.gpu_model, nodes, topology="any", bmc=bmc))
+            where = site or allocation.site
+            return snap.place(
+                Request(allocation.gpu_model, nodes, topology="any", bmc=bmc, site=where)
+            )
         return snap.place_within(allocation.gpu_model, nodes, level, domain, bmc=bmc)
 
     started_at = allocation.starts_at
@@ -311,15 +320,26 @@ def allocation_grow(
 
 @transaction.atomic
 def allocation_shrink(
-    *, allocation: Allocation, nodes: int, actor: Actor, now: datetime | None = None
+    *,
+    allocation: Allocation,
+    nodes: int,
+    actor: Actor,
+    now: datetime | None = None,
+    node_ids: list[int] | None = None,
 ) -> Allocation:
-    """Give back `nodes` whole nodes (the most recently added) and keep the rest."""
+    """Give back `nodes` whole nodes (those of `node_ids`, else the highest ids) and keep the
+    rest."""
     now = now or timezone.now()
     allocation = lock_allocation(allocation)
     if allocation.shape != Allocation.Shape.NODE or not 0 < nodes < allocation.count:
         raise ValidationError({"nodes": f"Shrink by 1 to {allocation.count - 1} node(s)."})
     held = nodes_of(allocation)
-    leaving = sorted(held, key=lambda n: -n.pk)[:nodes]
+    if node_ids is not None:
+        leaving = [n for n in held if n.pk in set(node_ids)]
+        if len(leaving) != nodes:
+            raise ValidationError({"nodes": "Those nodes are not all held by the allocation."})
+    else:
+        leaving = sorted(held, key=lambda n: -n.pk)[:nodes]
     _end_bookings(allocation, now, nodes=[n.pk for n in leaving])
     per_node = allocation.gpu_units // allocation.count
     allocation.count -= nodes

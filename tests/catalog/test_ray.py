@@ -105,7 +105,7 @@ def test_ray_start_is_built_from_the_inventorys_numbers_and_ipams_addresses(sett
     settings.RAY_PYTHON = "/opt/ray/bin/python"
     settings.RAY_MAX_CPUS = 2
     settings.RAY_OBJECT_STORE_MAX_BYTES = 100 * 2**20
-    head, worker = _cluster(member()).nodes.select_related("node").order_by("node_id")
+    head, worker = _cluster(member()).nodes.select_related("node").order_by("pk")
     for index in range(2):
         GPUFactory(node=head.node, index=index)
     command = start_command(head, head_address=None)
@@ -134,3 +134,26 @@ def test_the_dashboard_is_the_tenants_alone_and_says_when_the_cluster_is_not_run
     answer = client.get(f"/orders/{cluster.pk}/ray/api/version")
     assert answer.status_code == 503 and answer.content == b"The cluster is not running."
     assert client.get(f"/orders/{cluster.pk}/ray/../x").status_code in (404, 503)
+
+
+def test_only_a_running_cluster_adds_or_removes_workers_and_its_head_stays(client):
+    owner = member()
+    with_key(owner)
+    starting = _cluster(owner, state=OrderState.LAUNCHING)
+    client.force_login(owner)
+    answer = client.post(
+        f"/api/v1/orders/{starting.pk}/workers/", {"change": "add"}, "application/json"
+    )
+    assert answer.status_code == 400 and "Only a running Ray cluster" in str(answer.json())
+    alone = _cluster(owner, addresses=("10.210.10.2",))
+    answer = client.post(
+        f"/api/v1/orders/{alone.pk}/workers/", {"change": "remove"}, "application/json"
+    )
+    assert answer.status_code == 400 and "its head stays" in str(answer.json())
+    wrong = client.post(f"/api/v1/orders/{alone.pk}/workers/", {"change": "x"}, "application/json")
+    assert wrong.status_code == 400 and "change" in wrong.json()
+    page = client.get(f"/orders/{alone.pk}/").content.decode()
+    assert 'id="add-worker"' in page and 'id="remove-worker"' in page
+    stranger = member()
+    client.force_login(stranger)
+    assert client.post(f"/orders/{alone.pk}/workers/add/").status_code == 404

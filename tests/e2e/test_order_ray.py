@@ -3,7 +3,8 @@ bare metal and starts a Ray head and a worker on them over SSH through the netwo
 From the customer laptop (outside the fabric) the customer opens the tunnel the page shows,
 submits a job that runs one task on every node and gets back each node's hostname and the GPU
 ids Ray gave it, connects with the Ray Client, and reads the dashboard through the portal,
-which no other tenant can. Real Ray (the lab image's), real worker, FakeNOS switches, the
+which no other tenant can; then adds a worker (a third server boots and joins Ray) and removes
+it again. Real Ray (the lab image's), real worker, FakeNOS switches, the
 Redfish emulator, lab servers. Needs root (CI runs as root)."""
 
 import json
@@ -89,7 +90,7 @@ def test_given_a_ray_cluster_order_then_a_job_from_the_laptop_runs_on_every_serv
             "data-state", "active", timeout=240_000
         )
         order = Order.objects.get(organization__memberships__user=user)
-        head, worker = order.nodes.order_by("node_id")
+        head, worker = order.nodes.order_by("pk")
         assert head.service["role"] == "head" and worker.service["role"] == "worker"
         assert page.locator("[data-ray=version]").inner_text() == head.service["ray"]
         assert page.locator("[data-ray=python]").inner_text() == head.service["python"]
@@ -147,6 +148,28 @@ def test_given_a_ray_cluster_order_then_a_job_from_the_laptop_runs_on_every_serv
         other = stranger.request.get(f"{live_stack.url}/orders/{order.pk}/ray/api/version")
         assert other.status == 404
         stranger.close()
+
+        # A worker more, then one fewer: the servers table and Ray follow.
+        def alive() -> list[str]:
+            answer = page.request.get(f"{live_stack.url}/orders/{order.pk}/ray/api/v0/nodes")
+            nodes = answer.json()["data"]["result"]["result"] if answer.ok else []
+            return sorted(n["node_ip"] for n in nodes if n["state"] == "ALIVE")
+
+        page.click("#add-worker")
+        rows = page.locator("#order-nodes tbody tr")
+        expect(rows).to_have_count(3, timeout=30_000)
+        wait(lambda: len(alive()) == 3, 180, "the third Ray node")
+        expect(rows.filter(has_text="ready")).to_have_count(3, timeout=30_000)
+        order.refresh_from_db()
+        assert order.spec["nodes"] == 3 and order.allocation.count == 3
+        third = order.nodes.order_by("pk").last()
+        assert third.service["role"] == "worker" and third.address in alive()
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.click("#remove-worker")
+        wait(lambda: alive() == sorted([head.address, worker.address]), 120, "the worker to go")
+        expect(rows.filter(has_text="ended")).to_have_count(1, timeout=30_000)
+        order.refresh_from_db()
+        assert order.spec["nodes"] == 2 and order.allocation.count == 2
 
         page.once("dialog", lambda dialog: dialog.accept())
         page.click("#terminate")
