@@ -10,7 +10,8 @@ NOTEBOOK_PYTHON ?= /usr/bin/python3
 # The lab servers' image runs Ray from that environment too (Ray clusters, docs/ray.md);
 # clients must run the same Ray and Python versions.
 RAY_VERSION := 2.60.0
-export RAY_PYTHON ?= $(CURDIR)/$(NOTEBOOK_VENV)/bin/python
+# Lab servers see that environment at /run/lab/image (fabric/testbed/servers/lab.py).
+export RAY_PYTHON ?= /run/lab/image/bin/python
 # A lab server says it has a real server's CPUs and memory; Ray on it declares what fits here.
 export RAY_MAX_CPUS ?= 2
 export RAY_OBJECT_STORE_MAX_BYTES ?= 104857600

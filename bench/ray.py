@@ -90,6 +90,7 @@ def raw_start(order) -> float:
     from catalog.access import cluster_nodes, order_bastion
     from catalog.offerings.ray import start_command
     from fabric.bastion import probe_connect, server_connect, server_run
+    from fabric.testbed.servers.lab import IMAGE_PYTHON
 
     head, *workers = cluster_nodes(order)
     jump = probe_connect(order_bastion(order), timeout=10)
@@ -107,8 +108,7 @@ def raw_start(order) -> float:
                 raise RuntimeError(f"{node}: {output[-500:]}")
             return output
 
-        python = os.environ.get("RAY_PYTHON", PYTHON)
-        stop = f"{python} -m ray.scripts.scripts stop --force"
+        stop = f"{IMAGE_PYTHON} -m ray.scripts.scripts stop --force"
         with ThreadPoolExecutor(2) as pool:
             list(pool.map(lambda n: on(n, stop), [head, *workers]))
         started = time.time()
@@ -131,6 +131,7 @@ def run(rounds: int) -> int:
     from fabric.models import Node, NodeState
     from fabric.services.power import bmc_set
     from fabric.testbed import bmcs, inventory
+    from fabric.testbed.servers.lab import IMAGE_PYTHON
     from fabric.testbed.servers.site import lab_served
     from fabric.testbed.switches import PASSWORD, SwitchSpec, start_switches
     from portal import stack
@@ -144,7 +145,7 @@ def run(rounds: int) -> int:
         return 2
     env = process_environment(
         STOREFRONT_TESTBED_SWITCH_PASSWORD=PASSWORD, ORDER_POWER_POLL_SECONDS="0.25",
-        RAY_PYTHON=os.environ.get("RAY_PYTHON", PYTHON), RAY_MAX_CPUS="1",
+        RAY_PYTHON=IMAGE_PYTHON, RAY_MAX_CPUS="1",
         RAY_OBJECT_STORE_MAX_BYTES=str(100 * 2**20),
     )  # fmt: skip
     os.environ.update({k: env[k] for k in ("RAY_PYTHON", "RAY_MAX_CPUS")})

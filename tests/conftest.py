@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import connection
 from django.test import override_settings
 
+from fabric.testbed.servers.lab import IMAGE_PYTHON
 from fabric.testbed.switches import PASSWORD as SWITCH_PASSWORD
 from portal import embedded, localstripe, stack
 from portal.celery import app as celery_app
@@ -238,7 +239,7 @@ def live_stack(
         "PYTHONUNBUFFERED": "1",
         "STOREFRONT_TESTBED_SWITCH_PASSWORD": SWITCH_PASSWORD,
         # Ray clusters on lab servers: the image's Ray, each node small (2 cores, 24 GB here).
-        "RAY_PYTHON": os.environ.get("RAY_PYTHON", str(stack.ROOT / ".venv-notebook/bin/python")),
+        "RAY_PYTHON": IMAGE_PYTHON,
         "RAY_MAX_CPUS": "1",
         "RAY_OBJECT_STORE_MAX_BYTES": str(100 * 2**20),
     }

@@ -164,6 +164,8 @@
     }
     document.getElementById("order-events").replaceChildren(...order.events.map((e) =>
       text("li", time(e.at) + " " + (e.from || "—") + " → " + e.to + " by " + e.actor + " " + e.detail)));
+    // Actions on a running order (a Ray cluster's workers) show while it runs.
+    for (const action of document.querySelectorAll(".when-active")) action.classList.toggle("d-none", order.state !== "active");
     const terminate = document.getElementById("terminate");
     if (terminate && ["terminated", "failed", "cancelled", "stopping"].includes(order.state)) terminate.disabled = true;
     showLive();

@@ -23,6 +23,9 @@ import sys
 MS_NOSUID = 2
 MS_NODEV = 4
 MS_BIND = 4096
+MS_RDONLY = 1
+MS_REMOUNT = 32
+IMAGE_AT = "/run/lab/image"  # lab.IMAGE_AT
 DISK_AT = "/run/lab/disk"
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -54,6 +57,7 @@ def setup(config: dict) -> None:
         path = os.path.join(config["disk"], sub)
         held.append((os.open(path, os.O_PATH | os.O_DIRECTORY), target))
     disk = os.open(config["disk"], os.O_PATH | os.O_DIRECTORY)
+    image = os.open(config["image"], os.O_PATH | os.O_DIRECTORY) if config.get("image") else None
     for fd, target in held:
         os.makedirs(target, exist_ok=True)
         _mount(f"/proc/self/fd/{fd}", target, None, MS_BIND, None)
@@ -68,6 +72,11 @@ def setup(config: dict) -> None:
     os.makedirs(DISK_AT)
     _mount(f"/proc/self/fd/{disk}", DISK_AT, None, MS_BIND, None)
     os.close(disk)
+    if image is not None:  # the image's software, read-only, as an OS image's /usr would be
+        os.makedirs(IMAGE_AT)
+        _mount(f"/proc/self/fd/{image}", IMAGE_AT, None, MS_BIND, None)
+        _mount("none", IMAGE_AT, None, MS_BIND | MS_REMOUNT | MS_RDONLY, None)
+        os.close(image)
     with open("/run/lab/server.json", "w") as out:
         json.dump(config["info"], out, indent=2)
     for name, text in config.get("files", {}).items():  # what the lab hands the boot

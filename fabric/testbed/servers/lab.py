@@ -82,6 +82,12 @@ PLACEHOLDER_BOOT = (
 # image has its own; this process's may live under /root).
 STANDIN_SOURCE = Path(__file__).with_name("boot.py")
 STANDIN_BOOT = ("/usr/bin/python3", "-I", "-S", "/run/lab/boot.py")
+# The rest of the lab's OS image: the environment `make` builds in the checkout for customers'
+# code (JupyterLab, Ray). Init binds it read-only at IMAGE_AT in every server, whatever folder
+# the checkout lies under (the server's disk covers /root, /home, /tmp and /var).
+IMAGE = Path(__file__).resolve().parents[3] / ".venv-notebook"
+IMAGE_AT = "/run/lab/image"
+IMAGE_PYTHON = f"{IMAGE_AT}/bin/python"
 BOOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 POWER_ON_TIMEOUT_S = 20
 INIT = Path(__file__).with_name("init.py")
@@ -257,6 +263,7 @@ class LabServer:
                 "info": self.info(),
                 "boot": self.boot,
                 "files": {"boot.py": STANDIN_SOURCE.read_text()},
+                "image": str(IMAGE) if IMAGE.is_dir() else "",
                 "env": self._boot_env(),
                 "ready_fd": write,
             }
